@@ -35,6 +35,8 @@ class Result:
     ci_low: float | None = None
     ci_high: float | None = None
     p_value: float | None = None
+    pass_low: float | None = None  # the rule's pass region (None: open on that side)
+    pass_high: float | None = None
     detail: str = ""
     message: str = ""
     run_command: str = ""
@@ -43,20 +45,21 @@ class Result:
         return asdict(self)
 
 
-def load_measured(measured_dir: Path, key: str) -> tuple[dict | None, str | None]:
+def load_measured(measured_dir: Path, key: str, display_dir: str = "reports/measured") -> tuple[dict | None, str | None]:
     """(measured file, None), (None, None) when there is none, or (None, error message)."""
     path = Path(measured_dir) / f"{key}.json"
+    shown = f"{display_dir}/{key}.json"
     if not path.exists():
         return None, None
     try:
         with open(path) as f:
             doc = json.load(f)
     except (OSError, ValueError) as e:
-        return None, f"{path}: not valid JSON ({e})"
+        return None, f"{shown}: not valid JSON ({e})"
     if not isinstance(doc, dict) or not isinstance(doc.get("metrics"), dict):
-        return None, f"{path}: a measured file needs a `metrics` mapping"
+        return None, f"{shown}: a measured file needs a `metrics` mapping"
     if doc.get("paper") != key:
-        return None, f"{path}: field 'paper' is {doc.get('paper')!r}, expected {key!r}"
+        return None, f"{shown}: field 'paper' is {doc.get('paper')!r}, expected {key!r}"
     return doc, None
 
 
@@ -70,6 +73,8 @@ def check_claim(claim: Claim, measured: dict | None, measured_error: str | None 
                where=claim.where, metric=claim.metric, claimed=claim.claimed, rule=claim.rule.text if claim.rule else "",
                expect=claim.expect, why=claim.why, profile=(measured or {}).get("profile"), verdict=INVALID,
                outcome="error")
+    if claim.rule is not None:
+        r.pass_low, r.pass_high = claim.rule.lo, claim.rule.hi
     if claim.error is not None:
         r.message = str(claim.error)
         return r
@@ -87,14 +92,15 @@ def check_claim(claim: Claim, measured: dict | None, measured_error: str | None 
         r.message = (f"measured at profile {measured.get('profile')!r}; this claim is checked at "
                      f"{'/'.join(claim.profiles)}: run `{r.run_command}`")
         return r
+    where = f"{claim.path}:{claim.field_lines.get('metric', claim.line)}"
     if claim.metric not in measured["metrics"]:
-        r.message = (f"{claim.path}: claim {claim.id!r}, field 'metric': {claim.metric!r} is not in "
+        r.message = (f"{where}: claim {claim.id!r}, field 'metric': {claim.metric!r} is not in "
                      f"reports/measured/{claim.paper}.json (it has: {', '.join(sorted(measured['metrics'])) or 'nothing'})")
         return r
     try:
         o = evaluate(claim.rule, measured["metrics"][claim.metric])
     except MeasurementError as e:
-        r.message = f"{claim.path}: claim {claim.id!r}, metric {claim.metric!r}: {e}"
+        r.message = f"{where}: claim {claim.id!r}, field 'metric' ({claim.metric!r}): {e}"
         return r
     r.verdict, r.measured, r.n, r.p_value, r.detail = o.verdict, o.value, o.n, o.p_value, o.detail
     if o.interval:

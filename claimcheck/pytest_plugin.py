@@ -28,11 +28,7 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    config._claim_results = {}  # nodeid -> result dict (controller side)
     config._claims_root = None
-    if hasattr(config, "workerinput"):
-        return
-    config.addinivalue_line("markers", "claim: a paper claim checked against its measurement")
 
 
 def _measured_dir(config, claims_dir: Path) -> Path:
@@ -41,20 +37,28 @@ def _measured_dir(config, claims_dir: Path) -> Path:
 
 
 def pytest_collect_file(file_path: Path, parent):
-    if file_path.suffix in (".yaml", ".yml") and file_path.parent.name == "claims" or (
-            file_path.suffix in (".yaml", ".yml") and os.environ.get("CLAIMS_ANY_DIR")):
+    if file_path.suffix in (".yaml", ".yml") and file_path.parent.name == "claims":
         parent.config._claims_root = file_path.parent
         return ClaimFileNode.from_parent(parent, path=file_path)
     return None
 
 
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
 class ClaimFileNode(pytest.File):
     def collect(self):
-        cf = load_claim_file(self.path)
+        root = self.path.parent.parent
+        cf = load_claim_file(self.path, display=_shown(self.path, root))
         if cf.error is not None:
             yield ClaimItem.from_parent(self, name="<file>", claim=None, file_error=str(cf.error))
             return
-        measured, measured_error = load_measured(_measured_dir(self.config, self.path.parent), self.path.stem)
+        mdir = _measured_dir(self.config, self.path.parent)
+        measured, measured_error = load_measured(mdir, self.path.stem, _shown(mdir, root))
         for claim in cf.claims:
             yield ClaimItem.from_parent(self, name=claim.id, claim=claim, measured=measured,
                                         measured_error=measured_error)
@@ -65,13 +69,12 @@ class ClaimItem(pytest.Item):
         super().__init__(**kw)
         self.claim, self.measured, self.measured_error, self.file_error = claim, measured, measured_error, file_error
         self.result: Result | None = None
-        self.add_marker("claim")
 
     def setup(self):
         if self.file_error is not None:
             key = self.path.stem
             self.user_properties.append((RESULT_KEY, json.dumps({
-                "paper": key, "claim": "<file>", "file": str(self.path), "line": 0, "kind": "?", "says": "",
+                "paper": key, "claim": "<file>", "file": _shown(self.path, self.path.parent.parent), "line": 0, "kind": "?", "says": "",
                 "where": "", "metric": "", "claimed": None, "rule": "", "expect": "", "why": "", "profile": None,
                 "verdict": "invalid", "outcome": "error", "message": self.file_error})))
             pytest.fail(self.file_error, pytrace=False)
@@ -122,7 +125,11 @@ def pytest_sessionfinish(session, exitstatus):
         paths = write_reports(results, out_dir, figures_dir=root / "reports" / "figures")
         say(f"claims report: {', '.join(str(p) for p in paths)}")
     if not config.getoption("--no-mlflow") and not os.environ.get("CLAIMS_NO_MLFLOW"):
+        import warnings
+
         from claimcheck.mlflow_record import record
 
-        uri, run_id = record(results, repo=root)
+        with warnings.catch_warnings():  # MLflow's SQLAlchemy store emits deprecation noise on every run
+            warnings.simplefilter("ignore")
+            uri, run_id = record(results, repo=root)
         say(f"MLflow: {len(results)} checks recorded under parent run {run_id} at {uri}")

@@ -73,6 +73,7 @@ def _fmt(x: float | None) -> str:
 
 def parse_rule(check: dict, claimed: Any = None) -> Rule:
     """Parse `check` ({rule: argument, alpha?: a}) into a Rule with its pass region."""
+    has_alpha = "alpha" in check
     alpha = check.pop("alpha", 0.05)
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 0.5:
         raise RuleError(f"alpha must be a number in (0, 0.5), got {alpha!r}")
@@ -83,7 +84,7 @@ def parse_rule(check: dict, claimed: Any = None) -> Rule:
     if len(names) != 1:
         raise RuleError(f"check must hold exactly one rule, got {len(names)}")
     name, arg = names[0], check[names[0]]
-    if name in EXACT_RULES and "alpha" in check:
+    if name in EXACT_RULES and has_alpha:
         raise RuleError("alpha applies to statistical rules only")
     if name == "equals":
         if isinstance(arg, dict):
@@ -180,17 +181,16 @@ def _t_verdict(rule: Rule, xs: list[float]) -> Outcome:
     lo_ci, hi_ci = mean - tq * se, mean + tq * se
 
     def p_greater(theta: float) -> float:  # p-value of H0: mean <= theta
-        if se == 0:
-            return 0.0 if mean > theta else 1.0
         return float(stats.t.sf((mean - theta) / se, n - 1))
 
     def p_less(theta: float) -> float:  # p-value of H0: mean >= theta
-        if se == 0:
-            return 0.0 if mean < theta else 1.0
         return float(stats.t.cdf((mean - theta) / se, n - 1))
 
     a = rule.alpha
-    if rule.name == "equivalent":
+    if se == 0:  # identical samples (e.g. every seed at 100%): the comparison is exact
+        inside = (rule.lo is None or mean > rule.lo) and (rule.hi is None or mean < rule.hi)
+        verdict, p = (REPRODUCED, 0.0) if inside else (NOT_REPRODUCED, 1.0)
+    elif rule.name == "equivalent":
         p = max(p_greater(rule.lo), p_less(rule.hi))
         if p < a:
             verdict = REPRODUCED

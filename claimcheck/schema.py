@@ -92,6 +92,7 @@ class Claim:
     why: str = ""
     note: str = ""
     line: int = 0
+    field_lines: dict = field(default_factory=dict)  # field -> line, for messages about the measurement
     error: ClaimFileError | None = None  # set when this claim is invalid; the others are still checked
 
 
@@ -158,13 +159,14 @@ def _validate_claim(path: str, key: str, raw: Any, index: int) -> Claim:
     return Claim(path=path, paper=key, id=cid, says=raw["says"].strip(), where=raw["where"], kind=raw["kind"],
                  metric=raw["metric"], claimed=claimed, check=dict(check), rule=rule, profiles=profiles,
                  expect=expect, why=str(why).strip(), note=str(raw.get("note") or "").strip(),
-                 line=getattr(raw, "line", 0))
+                 line=getattr(raw, "line", 0), field_lines=dict(getattr(raw, "key_lines", {})))
 
 
-def load_claim_file(path: Path | str) -> ClaimFile:
-    """Read one claim file. Never raises: problems land in `.error` (whole file) or each claim's `.error`."""
+def load_claim_file(path: Path | str, display: str | None = None) -> ClaimFile:
+    """Read one claim file. Never raises: problems land in `.error` (whole file) or each claim's `.error`.
+    display: how messages name the file (e.g. relative to the repo, so that reports do not depend on the clone)."""
     path = Path(path)
-    spath = str(path)
+    spath = display or str(path)
     key = path.stem
     try:
         with open(path) as f:

@@ -62,7 +62,8 @@ def summary_figure(metrics: dict, path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     names = sorted(metrics)[:40]
-    fig, axes = plt.subplots(len(names) or 1, 1, figsize=(6.5, 0.42 * max(len(names), 1) + 0.6), squeeze=False)
+    rows = max(len(names), 1)
+    fig, axes = plt.subplots(rows, 1, figsize=(7.5, 0.45 * rows + 0.8), squeeze=False)
     for ax, name in zip(axes[:, 0], names):
         vals = metrics[name] if isinstance(metrics[name], list) else [metrics[name]]
         vals = [float(v) for v in vals]
@@ -77,7 +78,8 @@ def summary_figure(metrics: dict, path: Path, title: str) -> None:
         ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
         ax.tick_params(axis="x", labelsize=6)
     axes[0, 0].set_title(title, fontsize=9)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.38, right=0.8, top=1 - 0.45 / (0.45 * rows + 0.8), bottom=0.3 / (0.45 * rows + 0.8),
+                        hspace=1.2)
     fig.savefig(path, dpi=90, metadata={"Software": None})
     plt.close(fig)
 

@@ -37,13 +37,25 @@ def make_optimizer(params, *, name: str = "sgd", lr: float = 0.1, momentum: floa
     raise ValueError(f"unknown optimizer {name!r}")
 
 
-def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int = 64, seed: int = 0,
+def _batches(X, y, batch_size: int, gen: torch.Generator, rank: int, world: int):
+    """Minibatches of tensors held in memory (seeded shuffle; rank r takes every world-th example), or a loader's."""
+    if y is None:  # X is a DataLoader (full profile); give it a DistributedSampler for several ranks
+        yield from X
+        return
+    perm = torch.randperm(len(y), generator=gen)
+    for start in range(0, len(y), batch_size):
+        idx = perm[start:start + batch_size][rank::world]
+        yield X[idx], y[idx]
+
+
+def fit(model: nn.Module, X, y: torch.Tensor | None, *, epochs: int, batch_size: int = 64, seed: int = 0,
         optimizer: torch.optim.Optimizer | None = None, lr: float = 0.1, loss_fn: Callable = F.cross_entropy,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None, scheduler_per: str = "step",
         on_epoch_end: Callable[[int, nn.Module], dict | bool | None] | None = None,
         stop_at_train_acc: float | None = None, after_step: Callable[[nn.Module], None] | None = None,
         device: str = "cpu") -> History:
-    """Train `model` on (X, y) held in memory; seeded shuffling, so the same seed gives the same run.
+    """Train `model` on (X, y) held in memory (or on a DataLoader X with y=None); seeded, so the same seed gives
+    the same run.
 
     scheduler_per: "step" (called after every optimiser step) or "epoch".
     on_epoch_end(epoch, model) may return a dict (kept in History.evals) or True to stop.
@@ -57,14 +69,11 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
     opt = optimizer or make_optimizer(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     hist = History()
-    n = len(y)
     for epoch in range(epochs):
         net.train()
-        perm = torch.randperm(n, generator=gen)
         total_loss, correct, seen = 0.0, 0, 0
-        for start in range(0, n, batch_size):
-            idx = perm[start:start + batch_size][rank::world]
-            xb, yb = X[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
+        for xb, yb in _batches(X, y, batch_size, gen, rank, world):
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             out = net(xb)
             loss = loss_fn(out, yb)
             opt.zero_grad(set_to_none=True)
@@ -75,10 +84,10 @@ def fit(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
             if scheduler is not None and scheduler_per == "step":
                 scheduler.step()
             hist.steps += 1
-            total_loss += loss.item() * len(idx)
+            total_loss += loss.item() * len(yb)
             if out.ndim == 2 and yb.ndim == 1:
                 correct += (out.argmax(1) == yb).sum().item()
-            seen += len(idx)
+            seen += len(yb)
         if scheduler is not None and scheduler_per == "epoch":
             scheduler.step()
         hist.train_loss.append(total_loss / max(seen, 1))
@@ -107,8 +116,23 @@ def predict(model: nn.Module, X: torch.Tensor, *, batch_size: int = 1024, device
     return torch.cat(outs)
 
 
+@torch.no_grad()
+def topk_accuracy(model: nn.Module, X, y: torch.Tensor | None = None, *, ks: tuple[int, ...] = (1,),
+                  batch_size: int = 1024, device: str = "cpu") -> list[float]:
+    """Top-k accuracies on tensors (X, y) or on a DataLoader X (y=None)."""
+    model.eval()
+    batches = X if y is None else ((X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(y), batch_size))
+    hits, n = [0] * len(ks), 0
+    for xb, yb in batches:
+        top = model(xb.to(device)).topk(max(ks), dim=1).indices.cpu()
+        for j, k in enumerate(ks):
+            hits[j] += (top[:, :k] == yb[:, None]).any(1).sum().item()
+        n += len(yb)
+    return [h / max(n, 1) for h in hits]
+
+
 def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1024, device: str = "cpu") -> float:
-    return (predict(model, X, batch_size=batch_size, device=device).argmax(1) == y).float().mean().item()
+    return topk_accuracy(model, X, y, batch_size=batch_size, device=device)[0]
 
 
 def seed_everything(seed: int) -> torch.Generator:

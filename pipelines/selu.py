@@ -1,0 +1,91 @@
+"""SELU stage: the constants and the contraction solved from the paper's equations, Monte-Carlo self-normalisation
+and alpha dropout, and the deep SNN-vs-ReLU-FNN comparison on digits."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from implementations.selu import (SELU_ALPHA, SELU_LAMBDA, alpha_dropout, jacobian, mlp, moments,
+                                  solve_constants)
+from pipelines import data
+from pipelines.common import map_seeds
+from pipelines.train import accuracy, fit, make_optimizer
+
+_CFG: dict = {}
+
+
+def analytic() -> dict:
+    alpha, lam = solve_constants()
+    J = jacobian(lam=lam, alpha=alpha)
+    # attraction: iterate g (omega = 0, tau = 1) from far-off starting points; distance to (0, 1) after 20 layers
+    worst = 0.0
+    for mu, nu in ((0.3, 2.0), (-0.3, 0.5), (0.0, 3.0), (0.0, 0.3)):
+        for _ in range(20):
+            mu, nu = moments(mu, 0.0, nu, 1.0, lam, alpha)
+        worst = max(worst, abs(mu), abs(nu - 1))
+    return {"alpha01": alpha, "lambda01": lam,
+            "torch_selu_constants_max_abs_diff": max(abs(alpha - SELU_ALPHA), abs(lam - SELU_LAMBDA)),
+            "jacobian_spectral_norm": float(np.linalg.norm(J, 2)),
+            "moment_map_distance_to_fixed_point_after_20_layers": worst}
+
+
+def _monte_carlo(seed: int) -> dict:
+    """Propagate N(0, v) inputs through `depth` random dense layers (LeCun-normal) and read the last layer's
+    moments; alpha dropout on 10^6 SELU outputs."""
+    c = _CFG
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for act, v0 in (("selu", 1.0), ("selu_from_0.3", 0.3), ("selu_from_3", 3.0), ("relu", 1.0), ("tanh", 1.0)):
+        x = torch.randn(c["mc_samples"], c["mc_width"], generator=g) * v0 ** 0.5
+        f = {"relu": torch.relu, "tanh": torch.tanh}.get(act, torch.nn.functional.selu)
+        depth = c["mc_depth"] if act in ("selu", "relu", "tanh") else c["mc_depth"] // 2
+        for _ in range(depth):
+            w = torch.randn(c["mc_width"], c["mc_width"], generator=g) / c["mc_width"] ** 0.5
+            x = f(x @ w)
+        out[act] = (x.mean().item(), x.var().item())
+    z = torch.nn.functional.selu(torch.randn(c["dropout_samples"], generator=g))
+    for q in (0.95, 0.9, 0.8):
+        d = alpha_dropout(z, q, generator=g)
+        out[f"dropout_{q}"] = (d.mean().item(), d.var().item())
+    return out
+
+
+def _snn_vs_fnn(seed: int) -> dict:
+    c = _CFG
+    (Xtr, ytr), (Xte, yte) = data.digits(flatten=True, standardize=True, split_seed=0)
+    Xtr, ytr = Xtr[:c.get("train_limit")], ytr[:c.get("train_limit")]
+    out = {}
+    for act in ("selu", "relu"):
+        torch.manual_seed(seed)
+        model = mlp(in_features=64, num_classes=10, width=c["width"], depth=c["depth"], activation=act)
+        opt = make_optimizer(model.parameters(), name="sgd", lr=c["lr"], momentum=0.9)
+        fit(model, Xtr, ytr, epochs=c["epochs"], batch_size=c["batch_size"], seed=seed, optimizer=opt)
+        out[act] = accuracy(model, Xte, yte)
+    return out
+
+
+def measure(cfg: dict, run) -> dict:
+    _CFG.update(cfg)
+    metrics = analytic()
+    seeds = list(range(cfg["seeds"]))
+    mc = map_seeds(_monte_carlo, range(cfg["mc_seeds"]), label="monte-carlo seed")
+    for key, name in (("selu", "selu"), ("relu", "relu_lecun"), ("tanh", "tanh"), ("selu_from_0.3", "selu_from_var_0.3"),
+                      ("selu_from_3", "selu_from_var_3")):
+        metrics[f"{name}_abs_mean_deep"] = [abs(r[key][0]) for r in mc]
+        metrics[f"{name}_var_deep"] = [r[key][1] for r in mc]
+    for q in (0.95, 0.9, 0.8):
+        metrics[f"alpha_dropout_q{q}_abs_mean"] = [abs(r[f"dropout_{q}"][0]) for r in mc]
+        metrics[f"alpha_dropout_q{q}_var"] = [r[f"dropout_{q}"][1] for r in mc]
+    runs = map_seeds(_snn_vs_fnn, seeds)
+    metrics["test_acc_snn"] = [r["selu"] for r in runs]
+    metrics["test_acc_fnn_relu"] = [r["relu"] for r in runs]
+    metrics["test_acc_snn_minus_fnn"] = [r["selu"] - r["relu"] for r in runs]
+    setting = {"analytic": "closed-form moment map g (Eq. 4-5), scipy fsolve for (alpha, lambda), central differences for the Jacobian",
+               "monte_carlo": f"{cfg['mc_samples']} N(0, v) inputs through {cfg['mc_depth']} random dense layers of width "
+                              f"{cfg['mc_width']} (LeCun-normal; half the depth from v = 0.3 and 3); alpha dropout on "
+                              f"{cfg['dropout_samples']} SELU outputs",
+               "snn_vs_fnn": f"sklearn digits standardised, 70/30 split; {cfg['depth']} layers x {cfg['width']} units, "
+                             f"SELU + LeCun-normal vs ReLU + He, no normalisation; SGD lr {cfg['lr']} momentum 0.9, batch "
+                             f"{cfg['batch_size']}, {cfg['epochs']} epochs"}
+    setting["seeds"] = f"{cfg['mc_seeds']} Monte-Carlo seeds, {cfg['seeds']} training seeds"
+    return {"seeds": seeds, "metrics": metrics, "setting": setting}
