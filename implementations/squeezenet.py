@@ -79,6 +79,14 @@ def squeezenet(*, num_classes: int = 1000, bypass: str | None = None, in_channel
         if i in pool_after_fire:
             layers.append(nn.MaxPool2d(3, stride=2, ceil_mode=True))
     # conv10 is 1x1 to the classes, then global average pooling: no fully connected layer (Sec. 3.3)
-    layers += [nn.Dropout(dropout), nn.Conv2d(ch, num_classes, 1), nn.ReLU(inplace=True),
-               nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-    return nn.Sequential(*layers)
+    classifier = nn.Conv2d(ch, num_classes, 1)
+    layers += [nn.Dropout(dropout), classifier, nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    model = nn.Sequential(*layers)
+    # initialisation as in torchvision's reference SqueezeNet: Kaiming-uniform convolutions and a small N(0, 0.01)
+    # classifier, so that the ReLU after conv10 does not start out dead for whole classes
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.normal_(m.weight, 0.0, 0.01) if m is classifier else nn.init.kaiming_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return model

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import os
 import platform
 import shutil
 import sys
@@ -35,6 +36,22 @@ class Run:
     @property
     def show_progress(self) -> bool:
         return self.profile == "full"
+
+
+def _distributed_device() -> tuple[str, int]:
+    """Full profile: the GPU if there is one; under torchrun (WORLD_SIZE > 1) one process group, one GPU per rank
+    (NCCL), or gloo on CPUs. pipelines.train.fit then wraps models in DistributedDataParallel."""
+    import torch
+    import torch.distributed as dist
+
+    cuda = torch.cuda.is_available()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if cuda:
+            torch.cuda.set_device(local)
+        return (f"cuda:{local}" if cuda else "cpu"), dist.get_rank()
+    return ("cuda" if cuda else "cpu"), 0
 
 
 def _env(device: str) -> dict:
@@ -90,11 +107,9 @@ def run_stage(key: str, profile: str, reports: Path, params: dict | None = None)
     cfg = paper_config(key, profile, params)
     module = importlib.import_module(f"pipelines.{key}")
     pin_threads(int(cfg.get("threads", 1)))
-    device = "cpu"
+    device, rank = "cpu", 0
     if profile == "full":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        device, rank = _distributed_device()
     figures = reports / "figures" / key
     shutil.rmtree(figures, ignore_errors=True)
     figures.mkdir(parents=True)
@@ -107,6 +122,8 @@ def run_stage(key: str, profile: str, reports: Path, params: dict | None = None)
     summary_figure(metrics, figures / "measured.png", f"{key} ({profile}): measured")
     measured = {"paper": key, "profile": profile, "seeds": list(out.get("seeds", [])), "metrics": metrics,
                 "setting": out.get("setting", {}), "env": _env(device), "wall_s": round(wall, 2)}
+    if rank != 0:  # under torchrun every rank measures, rank 0 alone writes
+        return measured
     write_json_atomic(reports / "measured" / f"{key}.json", measured)
     log(f"[{key}] done in {wall:.1f}s -> {reports / 'measured' / (key + '.json')}")
     return measured

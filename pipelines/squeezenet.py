@@ -44,7 +44,7 @@ def _small(bypass: str | None) -> torch.nn.Module:
 def _bypass_ablation(seed: int) -> dict:
     """Train the scaled-down SqueezeNet with and without simple bypass from the same seed; test accuracies."""
     c = _CFG
-    (Xtr, ytr), (Xte, yte) = data.digits(image_size=c["image_size"], split_seed=0)
+    (Xtr, ytr), (Xte, yte) = data.digits(image_size=c["image_size"], split_seed=0, standardize=True)
     Xtr, ytr = Xtr[:c.get("train_limit")], ytr[:c.get("train_limit")]  # smoke profile: a slice
     out = {}
     for arm in (None, "simple"):
@@ -96,7 +96,7 @@ def measure(cfg: dict, run) -> dict:
     metrics["test_acc_simple_bypass"] = [r["simple"] for r in runs]
     metrics["test_acc_bypass_minus_vanilla"] = [r["simple"] - r["vanilla"] for r in runs]
     setting = {"structural": "full-size SqueezeNet v1.0 and torchvision AlexNet on the meta device",
-               "data": f"sklearn digits, 8x8 upsampled to {cfg['image_size']}x{cfg['image_size']}, 70/30 split (seed 0)",
+               "data": f"sklearn digits, 8x8 upsampled to {cfg['image_size']}x{cfg['image_size']}, standardised, 70/30 split (seed 0)",
                "model": f"scaled-down SqueezeNet: {cfg['n_fire']} Fire modules, base_e={cfg['base_e']}, SR=0.125, pct3x3=0.5",
                "training": f"SGD momentum 0.9, lr {cfg['lr']} linearly decayed, {cfg['epochs']} epochs, batch {cfg['batch_size']}"}
     return {"seeds": seeds, "metrics": metrics, "setting": setting}

@@ -156,13 +156,13 @@ def test_report_lists_failures_first_and_is_deterministic(pytester):
     assert "<svg" in first["claims.html"] and "<tr class='not_reproduced'>" in first["claims.html"]
 
 
-def test_mlflow_records_a_parent_and_one_child_per_claim(pytester, tmp_path):
+def test_mlflow_records_a_parent_and_one_child_per_claim(pytester, tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 
     make_repo(pytester.path, {"good": GOOD}, {"good": GOOD_MEASURED})
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    pytester.monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    pytester.runpytest("claims/", "-p", "no:cacheprovider")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    pytester.runpytest_subprocess("claims/", "-p", "no:cacheprovider")  # a fresh process: MLflow's SQLAlchemy once
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name("paper-claims")
     runs = client.search_runs([exp.experiment_id])
