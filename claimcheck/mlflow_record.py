@@ -26,6 +26,29 @@ def git_commit(repo: Path) -> str:
         return "unknown"
 
 
+def _fast_sqlite(client) -> None:
+    """Hundreds of small runs per session: with SQLite's default rollback journal every MLflow call waits for a
+    full sync (~40 ms); write-ahead logging with synchronous=NORMAL is crash-safe and ~5x faster. Best effort: it
+    reaches into the client's SQLAlchemy engine, so any surprise leaves the defaults in place."""
+    try:
+        from sqlalchemy import event
+
+        engine = client._tracking_client.store.engine
+        if engine.dialect.name != "sqlite":
+            return
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        engine.dispose()  # pooled connections reconnect with the pragmas
+    except Exception:  # noqa: BLE001
+        pass
+
+
 def _finite(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
@@ -41,6 +64,7 @@ def record(results: list[dict], *, repo: Path, experiment: str = EXPERIMENT) -> 
 
     uri = tracking_uri(repo)
     client = MlflowClient(tracking_uri=uri)
+    _fast_sqlite(client)
     exp = client.get_experiment_by_name(experiment)
     exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
     commit = git_commit(repo)

@@ -10,6 +10,7 @@ import pytest
 
 # pytester's in-process runs drop the modules a run imported; extension modules cannot be loaded twice, so
 # import what the plugin imports lazily before any run
+import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
 import mlflow.tracking  # noqa: F401
 import scipy.stats  # noqa: F401
 
@@ -149,7 +150,7 @@ def test_report_lists_failures_first_and_is_deterministic(pytester):
     run(pytester)
     assert first == {n: (reports / n).read_text() for n in first}
     md = first["claims.md"]
-    assert md.index("## Did not reproduce") < md.index("moved_verdict") < md.index("## good")
+    assert md.index("## Did not reproduce") < md.index("| good | moved_verdict |") < md.index("## good")
     assert "| NOT reproduced | 2 |" in md and "| reproduced | 2 |" in md and "| not measured | 1 |" in md
     doc = json.loads(first["claims.json"])
     assert doc["counts"]["not_reproduced"] == 2 and len(doc["claims"]) == 5
