@@ -83,6 +83,48 @@ def random_labels(y: torch.Tensor, num_classes: int, fraction: float, seed: int)
     return y
 
 
+def touching_discs(n: int, size: int, *, discs: int, radius: tuple[int, int], noise: float, seed: int,
+                   classes: int = 1):
+    """Scenes of overlapping discs whose touching boundaries are a 1-px background gap, as touching cells.
+
+    Returns images (n, 1 or 3, size, size) float32, instance maps (n, size, size) ints (0 = background),
+    class maps (n, size, size) in 0..classes and a border mask (background pixels between two objects).
+    classes > 1: each disc gets a random class and its colour (3 channels) says it, piecewise constant plus noise.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    palette = rng.uniform(0.2, 1.0, size=(classes + 1, 3))
+    palette[0] = 0.0
+    images, instances, labels, borders = [], [], [], []
+    for _ in range(n):
+        inst = np.zeros((size, size), int)
+        cls = np.zeros(discs + 1, int)
+        for k in range(1, discs + 1):
+            r = rng.integers(*radius, endpoint=True)
+            cy, cx = rng.integers(r, size - r, size=2)
+            inst[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = k  # later discs overlap earlier ones
+            cls[k] = rng.integers(1, classes + 1)
+        # a pixel touching another object (4-neighbourhood) becomes background: the separation border
+        pad = np.pad(inst, 1)
+        neigh = np.stack([pad[:-2, 1:-1], pad[2:, 1:-1], pad[1:-1, :-2], pad[1:-1, 2:]])
+        border = ((neigh != inst) & (neigh > 0) & (inst > 0)).any(0) & (inst > 0)
+        border &= inst < np.where(neigh > 0, neigh, 0).max(0)  # thin it: only the lower-index side of a contact
+        inst[border] = 0
+        lab = cls[inst]
+        if classes == 1:
+            brightness = rng.uniform(0.6, 1.0, size=discs + 1)
+            img = np.where(inst > 0, brightness[inst], 0.0)
+            img = np.where(border, 0.5 * brightness[np.maximum(neigh.max(0), 0)], img)[None]  # a faint membrane
+        else:
+            img = palette[lab].transpose(2, 0, 1)
+        images.append(img + noise * rng.standard_normal(img.shape))
+        instances.append(inst)
+        labels.append(lab)
+        borders.append(border)
+    as_t = lambda a, dt: torch.tensor(np.stack(a), dtype=dt)  # noqa: E731
+    return as_t(images, torch.float32), np.stack(instances), as_t(labels, torch.long), as_t(borders, torch.bool)
+
+
 # ----------------------------------------------------------------------------------------- full profile
 def torchvision_dataset(name: str, *, train: bool, transform=None, root: Path | None = None):
     """A torchvision data set (CIFAR10, MNIST, ...) downloaded to data/ on first use (full profile only)."""

@@ -1,7 +1,5 @@
 """Shared pipeline code: determinism, atomic writes, offline data, the full profile's loaders on fake data."""
 import json
-import os
-from pathlib import Path
 
 import pytest
 import torch

@@ -6,7 +6,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
 
 # pytester's in-process runs drop the modules a run imported; extension modules cannot be loaded twice, so
 # import what the plugin imports lazily before any run

@@ -1,6 +1,5 @@
 """Every paper's stage runs at the smoke profile and writes a well-formed measured file and its figures."""
 import json
-import math
 from pathlib import Path
 
 import pytest

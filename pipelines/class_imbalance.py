@@ -1,0 +1,118 @@
+"""Class imbalance (Buda et al. 2018): step imbalance hurts, oversampling beats undersampling, thresholding by the
+class prior restores accuracy; multi-class ROC AUC (one-vs-rest, macro) on a balanced test set, as in the paper.
+
+cpu: sklearn digits (60/40 split, ~107 training images per class), an MLP 64-128-10, SGD, the same number of
+updates for every method (as in the paper, Sec. 3.4). full: CIFAR-10 with All-CNN-C (the paper's Sec. 3.3.2 set-up).
+Every seed draws its own minority classes and minority examples.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from implementations.class_imbalance import (all_cnn_c, class_prior, imbalanced_subset, linear_imbalance_counts,
+                                             oversample, step_imbalance_counts, threshold_by_prior, undersample)
+from pipelines.common import map_seeds, progress
+from pipelines.data import digits
+from pipelines.small_vision import cifar_data, mlp
+from pipelines.train import fit, make_optimizer, predict, seed_everything
+
+_CFG: dict = {}  # the stage's settings and data, read by the forked seed workers
+
+
+def _train_predict(seed: int, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Train on (X, y) for cfg's number of updates; softmax probabilities on the balanced test set."""
+    cfg, device = _CFG["cfg"], _CFG["device"]
+    seed_everything(seed)
+    model = all_cnn_c() if cfg["model"] == "all_cnn_c" else mlp(cfg["mlp_widths"])
+    opt = make_optimizer(model.parameters(), lr=cfg["lr"], momentum=0.9, weight_decay=cfg["weight_decay"])
+    per_epoch = -(-len(y) // cfg["batch_size"])
+    fit(model, X, y, epochs=-(-cfg["updates"] // per_epoch), batch_size=cfg["batch_size"], seed=seed, optimizer=opt,
+        device=device)
+    return predict(model, _CFG["data"][2], device=device).softmax(1)
+
+
+def macro_auc(probs: torch.Tensor, y: torch.Tensor) -> float:
+    """Multi-class ROC AUC: the mean over classes of the one-vs-rest AUC of that class's score (Sec. 3.5).
+
+    Written out rather than sklearn's multi_class="ovr", which insists on rows summing to 1 (prior-divided
+    scores do not). A diverged run's NaN scores count as 0."""
+    scores, y = torch.nan_to_num(probs, nan=0.0).numpy(), y.numpy()
+    return float(np.mean([roc_auc_score(y == k, scores[:, k]) for k in range(scores.shape[1])]))
+
+
+def _seed(seed: int) -> dict:
+    cfg = _CFG["cfg"]
+    Xtr, ytr, Xte, yte = _CFG["data"]
+    gen = torch.Generator().manual_seed(seed)
+    n_max = int(torch.bincount(ytr).min())  # every majority class gets n_max: the balanced reference is balanced
+    balanced = imbalanced_subset(ytr, [n_max] * 10, gen)
+    out = {"auc_balanced": macro_auc(_train_predict(seed, Xtr[balanced], ytr[balanced]), yte)}
+    acc = lambda scores: float((scores.argmax(1) == yte).float().mean())  # noqa: E731
+    for rho in cfg["rhos"]:
+        counts = step_imbalance_counts(n_max, 10, mu=cfg["mu"], rho=rho)
+        classes = torch.randperm(10, generator=gen).tolist()  # which classes are the minorities
+        idx = imbalanced_subset(ytr, [counts[classes.index(c)] for c in range(10)], gen)
+        X, y = Xtr[idx], ytr[idx]
+        prior = class_prior(y, 10)  # of the imbalanced set; thresholding uses it for every method
+        over, under = oversample(y, gen), undersample(y, gen)
+        for name, sel in progress((("base", slice(None)), ("over", over), ("under", under)), total=3,
+                                  desc=f"seed {seed} rho {rho}", enabled=_CFG["progress"]):
+            p = _train_predict(seed, X[sel], y[sel])
+            out[f"auc_{name}_rho{rho}"] = macro_auc(p, yte)
+            out[f"acc_{name}_rho{rho}"] = acc(p)
+            out[f"acc_{name}_thresholded_rho{rho}"] = acc(threshold_by_prior(p, prior))
+            if name == "base":
+                out[f"auc_prior_divided_base_rho{rho}"] = macro_auc(threshold_by_prior(p, prior), yte)
+        out[f"train_size_rho{rho}"] = {"base": len(y), "over": len(over), "under": len(under)}
+    return out
+
+
+def _examples_linear_minus_step(n_max: int = 5000) -> int:
+    """Sec. 4.3: linear imbalance and step imbalance with mu = 0.5 hold the same number of examples at equal rho."""
+    return sum(abs(sum(linear_imbalance_counts(n_max, 10, rho=r)) - sum(step_imbalance_counts(n_max, 10, mu=0.5, rho=r)))
+               for r in (2, 10, 20, 50, 100))
+
+
+def measure(cfg: dict, run) -> dict:
+    if cfg["data"] == "torchvision":
+        data = cifar_data(cfg["dataset"])
+    else:
+        (Xtr, ytr), (Xte, yte) = digits(test_fraction=cfg["test_fraction"], split_seed=0, standardize=True,
+                                        flatten=True)
+        n_test = int(torch.bincount(yte).min())  # a balanced test set, as in the paper
+        gen = torch.Generator().manual_seed(0)
+        keep = imbalanced_subset(yte, [n_test] * 10, gen)
+        data = (Xtr, ytr, Xte[keep], yte[keep])
+    _CFG.update(cfg=cfg, device=run.device, progress=run.show_progress, data=data)
+    res = map_seeds(_seed, cfg["seeds"])
+    col = lambda k: [r[k] for r in res]  # noqa: E731
+    diff = lambda a, b: [r[a] - r[b] for r in res]  # noqa: E731
+    metrics = {"examples_linear_minus_step_mu_half": _examples_linear_minus_step(),
+               "auc_change_from_dividing_by_prior": max(abs(r[f"auc_prior_divided_base_rho{rho}"] - r[f"auc_base_rho{rho}"])
+                                                        for r in res for rho in cfg["rhos"]),
+               "auc_balanced": col("auc_balanced")}
+    for rho in cfg["rhos"]:
+        metrics |= {
+            f"auc_base_rho{rho}": col(f"auc_base_rho{rho}"),
+            f"auc_over_rho{rho}": col(f"auc_over_rho{rho}"),
+            f"auc_under_rho{rho}": col(f"auc_under_rho{rho}"),
+            f"auc_balanced_minus_base_rho{rho}": [r["auc_balanced"] - r[f"auc_base_rho{rho}"] for r in res],
+            f"auc_over_minus_base_rho{rho}": diff(f"auc_over_rho{rho}", f"auc_base_rho{rho}"),
+            f"auc_over_minus_under_rho{rho}": diff(f"auc_over_rho{rho}", f"auc_under_rho{rho}"),
+            f"acc_base_rho{rho}": col(f"acc_base_rho{rho}"),
+            f"acc_thresholding_gain_base_rho{rho}": diff(f"acc_base_thresholded_rho{rho}", f"acc_base_rho{rho}"),
+            f"acc_thresholding_gain_over_rho{rho}": diff(f"acc_over_thresholded_rho{rho}", f"acc_over_rho{rho}"),
+        }
+    lo, hi = min(cfg["rhos"]), max(cfg["rhos"])
+    metrics[f"auc_drop_rho{hi}_minus_rho{lo}"] = diff(f"auc_base_rho{lo}", f"auc_base_rho{hi}")
+    setting = {k: cfg[k] for k in ("mu", "rhos", "updates", "batch_size", "lr", "weight_decay")} | {
+        "data": cfg["dataset"] if cfg["data"] == "torchvision" else
+        f"sklearn digits, {1 - cfg['test_fraction']:.0%} train, test set cut to balanced ({len(data[3])} images)",
+        "model": cfg["model"] if cfg["model"] == "all_cnn_c" else f"MLP {cfg['mlp_widths']}",
+        "imbalance": "step, minority classes and examples drawn per seed; n_max = smallest class of the train split",
+        "train_sizes_seed0": {str(rho): res[0][f"train_size_rho{rho}"] for rho in cfg["rhos"]},
+        "thresholding": "argmax of p / prior, prior = class frequencies of the imbalanced set (for oversampling too)",
+        "optimizer": "SGD momentum 0.9"}
+    return {"seeds": cfg["seeds"], "metrics": metrics, "setting": setting}

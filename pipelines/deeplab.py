@@ -1,0 +1,137 @@
+"""DeepLab: atrous field of view and Table 1's parameter counts (exact), and the fully connected CRF on top of a
+stride-8 score map on generated multi-class scenes (mean IoU before / after the CRF)."""
+from __future__ import annotations
+
+import itertools
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+from implementations.deeplab import atrous_kernel_size, deeplab_vgg16, dense_crf  # noqa: E402
+from pipelines.common import map_seeds  # noqa: E402
+from pipelines.structural import count_macs, count_params, on_meta  # noqa: E402
+from pipelines.data import touching_discs  # noqa: E402
+
+_CFG: dict = {}
+
+
+def impulse_support(k: int, rate: int) -> int:
+    """Width of the response of a k x k all-ones atrous filter to a single impulse: the filter's true extent."""
+    conv = nn.Conv2d(1, 1, k, dilation=rate, padding=rate * (k - 1) // 2, bias=False)
+    nn.init.ones_(conv.weight)
+    x = torch.zeros(1, 1, 101, 101)
+    x[0, 0, 50, 50] = 1.0
+    with torch.no_grad():
+        row = conv(x)[0, 0, 50]
+    hit = torch.nonzero(row).flatten()
+    return int(hit.max() - hit.min() + 1)
+
+
+def structural(rates: list[int]) -> dict:
+    m = {f"atrous_support_minus_formula_r{r}": impulse_support(3, r) - atrous_kernel_size(3, r) for r in rates}
+    m["atrous_support_max_abs_error"] = max(abs(v) for v in m.values())
+    m["atrous_support_r12"] = impulse_support(3, 12)
+    # "without increasing the number of parameters or the amount of computation" (Sec. 3.1)
+    convs = {r: nn.Conv2d(64, 64, 3, dilation=r, padding=r) for r in rates}
+    m["atrous_param_spread"] = max(count_params(c) for c in convs.values()) - min(count_params(c) for c in convs.values())
+    macs = [count_macs(c, (64, 64, 64)) for c in convs.values()]
+    m["atrous_mac_spread"] = max(macs) - min(macs)
+    for name, kw in {"7x7_r4": dict(kernel=7, rate=4, width=4096), "4x4_r4": dict(kernel=4, rate=4, width=4096),
+                     "4x4_r8": dict(kernel=4, rate=8, width=4096), "largefov": dict()}.items():
+        m[f"param_count_{name}_millions"] = count_params(on_meta(lambda: deeplab_vgg16(**kw))) / 1e6
+    m["param_count_aspp_l_millions"] = count_params(on_meta(lambda: deeplab_vgg16(head="aspp"))) / 1e6
+    return m
+
+
+def scenes(cfg: dict, n: int, seed: int):
+    X, _, y, _ = touching_discs(n, cfg["image_size"], discs=cfg["discs"], radius=tuple(cfg["radius"]),
+                                noise=cfg["noise"], seed=seed, classes=cfg["classes"])
+    return X, y
+
+
+def mean_iou(pred: torch.Tensor, truth: torch.Tensor, classes: int) -> float:
+    ious = []
+    for c in range(classes + 1):
+        union = ((pred == c) | (truth == c)).sum().item()
+        if union:
+            ious.append(((pred == c) & (truth == c)).sum().item() / union)
+    return float(np.mean(ious))
+
+
+def crf_all(logp: torch.Tensor, X: torch.Tensor, params: dict) -> torch.Tensor:
+    # images are in [0, 1]: the CRF's colour scale (theta_beta) is in 0-255 units as in the paper
+    return torch.stack([dense_crf(u, x * 255, iterations=_CFG["crf_iterations"], **params).argmax(0)
+                        for u, x in zip(logp, X)])
+
+
+def simulated_unaries(y: torch.Tensor, classes: int, noise: float, gen: torch.Generator) -> torch.Tensor:
+    """A stride-8 score map like DeepLab's: the one-hot truth average-pooled to stride 8, log-probabilities plus
+    Gaussian noise, bilinearly upsampled x8 (Sec. 3.1). Coarse and blurred at the boundaries, as the CNN's."""
+    onehot = F.one_hot(y, classes + 1).permute(0, 3, 1, 2).float()
+    coarse = F.avg_pool2d(onehot, 8).clamp_min(1e-3).log()
+    coarse = coarse + noise * torch.randn(coarse.shape, generator=gen)
+    return F.interpolate(coarse, scale_factor=8, mode="bilinear", align_corners=False).log_softmax(1)
+
+
+def run_seed(seed: int) -> dict:
+    cfg = _CFG
+    classes = cfg["classes"]
+    gen = torch.Generator().manual_seed(seed)
+    Xval, yval = scenes(cfg, cfg["val_images"], seed=4000 + seed)
+    Xte, yte = scenes(cfg, cfg["test_images"], seed=5000 + seed)
+    logp_val = simulated_unaries(yval, classes, cfg["unary_noise"], gen)
+    logp_te = simulated_unaries(yte, classes, cfg["unary_noise"], gen)
+    # Sec. 4.1.1: w1, theta_alpha, theta_beta cross-validated on held-out images (w2, theta_gamma too, see setting)
+    keys = ("w_appearance", "theta_alpha", "theta_beta", "w_smooth")
+    grid = [dict(zip(keys, v)) for v in itertools.product(cfg["grid_w1"], cfg["grid_theta_alpha"],
+                                                         cfg["grid_theta_beta"], cfg["grid_w2"])]
+    best = max(grid, key=lambda p: mean_iou(crf_all(logp_val, Xval, p), yval, classes))
+    cnn = logp_te.argmax(1)
+    crf = crf_all(logp_te, Xte, best)
+    per_image = [mean_iou(c, t, classes) - mean_iou(u, t, classes) for u, c, t in zip(cnn, crf, yte)]
+    return {"miou_cnn": mean_iou(cnn, yte, classes), "miou_crf": mean_iou(crf, yte, classes),
+            "improved_fraction": float(np.mean([d > 0 for d in per_image])), "best": best,
+            "examples": (Xte[:3].numpy(), yte[:3].numpy(), cnn[:3].numpy(), crf[:3].numpy())}
+
+
+def save_figure(example, path) -> None:
+    X, y, cnn, crf = example
+    fig, axes = plt.subplots(len(X), 4, figsize=(8, 2 * len(X)), squeeze=False)
+    for r in range(len(X)):
+        axes[r, 0].imshow(X[r].transpose(1, 2, 0).clip(0, 1))
+        axes[0, 0].set_title("image", fontsize=8)
+        for c, (img, title) in enumerate([(y[r], "truth"), (cnn[r], "stride-8 unaries"), (crf[r], "after CRF")], 1):
+            axes[r, c].imshow(img, vmin=0, vmax=y.max())
+            axes[0, c].set_title(title, fontsize=8)
+        for c in range(4):
+            axes[r, c].axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80, metadata={"Software": None})
+    plt.close(fig)
+
+
+def measure(cfg: dict, run) -> dict:
+    metrics = structural([1, 2, 4, 6, 12, 18, 24])
+    seeds = list(range(cfg["seeds"]))
+    _CFG.update(cfg)
+    outs = map_seeds(run_seed, seeds)
+    metrics["miou_cnn"] = [o["miou_cnn"] for o in outs]
+    metrics["miou_crf"] = [o["miou_crf"] for o in outs]
+    metrics["miou_crf_minus_cnn"] = [o["miou_crf"] - o["miou_cnn"] for o in outs]
+    metrics["fraction_images_improved_by_crf"] = [o["improved_fraction"] for o in outs]
+    save_figure(outs[0]["examples"], run.figures / "crf_before_after.png")
+    return {"seeds": seeds, "metrics": metrics, "setting": {
+        "data": f"generated {cfg['image_size']}^2 scenes of {cfg['discs']} overlapping discs of {cfg['classes']} "
+                f"colour-coded classes on background, noise {cfg['noise']}; per seed {cfg['val_images']} validation "
+                f"(CRF cross-validation) and {cfg['test_images']} test scenes",
+        "unaries": f"simulated stride-8 DCNN output: one-hot truth average-pooled x8, log, + N(0, {cfg['unary_noise']}^2), "
+                   f"bilinear x8 (no CNN is trained: the check is about the CRF)",
+        "crf": f"dense mean field, {cfg['crf_iterations']} iterations, theta_gamma = 3 (paper); w1, theta_alpha, "
+               f"theta_beta, w2 chosen on the validation scenes from {cfg['grid_w1']} x {cfg['grid_theta_alpha']} x "
+               f"{cfg['grid_theta_beta']} x {cfg['grid_w2']} (w2 = 3 is the paper's default); chosen per seed: {[o['best'] for o in outs]}"}}

@@ -1,0 +1,175 @@
+"""Focal loss (Lin et al. 2017): the down-weighting factors and the prior initialisation exactly, where the loss
+concentrates (Fig. 4), and FL vs alpha-balanced CE on a small, heavily imbalanced dense detection task.
+
+The dense task ("blobs"): noisy images with 0-3 bright 3x3 squares (objects) and 0-3 bright 1x3 / 3x1 bars
+(distractors of the same brightness); the positive "anchors" are the squares' centre pixels (~1 in 250-600
+positions), every other position is background. A small RetinaNet-style head (3x3 convs) classifies every pixel;
+pixel-level average precision on held-out images. full: the same task, bigger and longer, on a GPU.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import average_precision_score
+
+from implementations.focal_loss import dense_classifier, focal_loss, prior_bias
+from pipelines.common import map_seeds, progress
+from pipelines.data import digits
+from pipelines.train import seed_everything
+
+_CFG: dict = {}  # the stage's settings and data, read by the forked seed workers
+
+
+# ------------------------------------------------------------------------------------------------ exact parts
+def _ce_over_fl(p_t: float, gamma: float = 2.0) -> float:
+    """CE / FL for one positive anchor predicted with probability p_t, both from the implementation (alpha off)."""
+    logit = torch.tensor([math.log(p_t / (1 - p_t))], dtype=torch.float64)
+    one = torch.ones(1, dtype=torch.float64)
+    return (focal_loss(logit, one, alpha=-1, gamma=0.0) / focal_loss(logit, one, alpha=-1, gamma=gamma)).item()
+
+
+def _pt_for_ratio(ratio: float) -> float:
+    """The p_t at which CE / FL reaches `ratio` (bisection on the measured ratio, which rises with p_t)."""
+    lo, hi = 0.5, 1 - 1e-9
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _ce_over_fl(mid) < ratio else (lo, mid)
+    return (lo + hi) / 2
+
+
+def _exact() -> dict:
+    torch.manual_seed(0)
+    logits, targets = torch.randn(10000, dtype=torch.float64) * 4, (torch.rand(10000) < 0.3).double()
+    ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    grid = np.linspace(1e-4, 0.5, 5001)
+    # 1000 negative anchors and 1 positive, every one predicted p (Sec. 4.1's "first iteration")
+    anchors = torch.zeros(1001, dtype=torch.float64)
+    anchors[0] = 1
+
+    def neg_share(p: float) -> float:
+        per = focal_loss(torch.full((1001,), math.log(p / (1 - p)), dtype=torch.float64), anchors, reduction="none")
+        return (per[1:].sum() / per.sum()).item()
+
+    net = dense_classifier(in_channels=1, width=8, depth=2, prior=0.01)
+    with torch.no_grad():
+        p0 = torch.sigmoid(net(torch.randn(4, 1, 32, 32))).mean().item()
+    return {
+        "ce_over_fl_at_pt_0p9": _ce_over_fl(0.9),
+        "pt_where_ce_over_fl_is_1000": _pt_for_ratio(1000.0),
+        "max_ce_over_fl_for_pt_le_0p5": max(_ce_over_fl(p) for p in grid),
+        "fl_gamma0_minus_ce_max_abs": (focal_loss(logits, targets, alpha=-1, gamma=0.0, reduction="none") - ce)
+        .abs().max().item(),
+        "prior_bias_pi_0p01": prior_bias(0.01),
+        "sigmoid_of_prior_bias": 1 / (1 + math.exp(-prior_bias(0.01))),
+        "initial_foreground_prob_prior_init": p0,
+        "neg_share_of_focal_loss_at_p_0p5": neg_share(0.5),
+        "neg_share_of_focal_loss_at_p_prior": neg_share(0.01),
+    }
+
+
+# ----------------------------------------------------------------------------- loss concentration (Fig. 4)
+def _fraction_for_half(losses: torch.Tensor) -> float:
+    """The smallest fraction of the examples (the hardest first) that carries half of the summed loss."""
+    s = losses.sort(descending=True).values.cumsum(0)
+    return (int((s < 0.5 * s[-1]).sum()) + 1) / len(losses)
+
+
+def _concentration(seed: int) -> tuple[float, float]:
+    """Digits "3 vs rest" with `positives` threes in training (~1:100), a logistic regression trained with FL
+    (gamma 2, alpha .25, prior init) as the paper trains its model; on the held-out digits, the fraction of the
+    hardest negatives (and positives) that carries half of their loss under gamma = 2 over that under gamma = 0."""
+    cfg = _CFG["cfg"]
+    Xtr, ytr, Xte, yte = _CFG["digits"]
+    gen = seed_everything(seed)
+    pos = (ytr == 3).nonzero().flatten()
+    keep = torch.cat([(ytr != 3).nonzero().flatten(), pos[torch.randperm(len(pos), generator=gen)[:cfg["positives"]]]])
+    X, y = Xtr[keep], (ytr[keep] == 3).float()
+    lin = torch.nn.Linear(64, 1)
+    torch.nn.init.constant_(lin.bias, prior_bias(0.01))
+    opt = torch.optim.Adam(lin.parameters(), lr=0.01)
+    for _ in range(cfg["logreg_steps"]):
+        loss = focal_loss(lin(X).squeeze(1), y) / y.sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        z, t = lin(Xte).squeeze(1), (yte == 3).float()
+        frac = {g: {c: _fraction_for_half(focal_loss(z[t == c], t[t == c], alpha=-1, gamma=g, reduction="none"))
+                    for c in (0, 1)} for g in (0.0, 2.0)}
+    return frac[2.0][0] / frac[0.0][0], frac[2.0][1] / frac[0.0][1]
+
+
+# ------------------------------------------------------------------------------------------ the dense task
+def blobs(n: int, size: int, seed: int, noise: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """n images (n, 1, size, size) and their per-pixel targets: 1 at each square's centre, 0 elsewhere."""
+    g = torch.Generator().manual_seed(seed)
+    X = noise * torch.randn(n, 1, size, size, generator=g)
+    Y = torch.zeros(n, 1, size, size)
+    for i in range(n):
+        for kind in ("square", "bar"):
+            for _ in range(int(torch.randint(0, 4, (1,), generator=g))):
+                r, c = (int(v) for v in torch.randint(2, size - 2, (2,), generator=g))
+                if kind == "square":
+                    X[i, 0, r - 1:r + 2, c - 1:c + 2] += 1.0
+                    Y[i, 0, r, c] = 1.0
+                elif torch.rand(1, generator=g) < 0.5:
+                    X[i, 0, r, c - 1:c + 2] += 1.0
+                else:
+                    X[i, 0, r - 1:r + 2, c] += 1.0
+    return X, Y
+
+
+def _dense(arm: tuple[int, str, float, float]) -> float:
+    """Train the head with one loss (gamma, alpha); pixel AP on the test images. Loss: sum over all anchors
+    divided by the number of positive anchors (Sec. 4.1); prior init for every loss, as for CE in Table 1."""
+    seed, _, gamma, alpha = arm
+    cfg, device = _CFG["cfg"], _CFG["device"]
+    (Xtr, Ytr), (Xte, Yte) = _CFG["blobs"]
+    gen = seed_everything(seed)
+    net = dense_classifier(in_channels=1, width=cfg["width"], depth=cfg["depth"], prior=0.01, hidden_std=None).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"])
+    for _ in range(cfg["iters"]):
+        idx = torch.randint(len(Xtr), (cfg["batch_size"],), generator=gen)
+        x, y = Xtr[idx].to(device), Ytr[idx].to(device)
+        loss = focal_loss(net(x), y, alpha=alpha, gamma=gamma) / y.sum().clamp_min(1)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        scores = torch.cat([torch.sigmoid(net(Xte[i:i + 64].to(device))).cpu() for i in range(0, len(Xte), 64)])
+    scores = torch.nan_to_num(scores, nan=0.0)
+    return float(average_precision_score(Yte.flatten().numpy(), scores.flatten().numpy()))
+
+
+def measure(cfg: dict, run) -> dict:
+    (Xtr, ytr), (Xte, yte) = digits(test_fraction=0.4, split_seed=0, standardize=True, flatten=True)
+    blob_data = (blobs(cfg["train_images"], cfg["image_size"], 10_000, cfg["noise"]),
+                 blobs(cfg["test_images"], cfg["image_size"], 20_000, cfg["noise"]))
+    _CFG.update(cfg=cfg, device=run.device, digits=(Xtr, ytr, Xte, yte), blobs=blob_data)
+    metrics = _exact()
+    seeds = cfg["seeds"]
+    conc = map_seeds(_concentration, seeds)
+    losses = {f"alpha_ce_{a:g}": (0.0, a) for a in cfg["ce_alphas"]} | {"focal": (cfg["gamma"], cfg["alpha"])}
+    arms = [(s, name, g, a) for s in seeds for name, (g, a) in losses.items()]
+    aps = dict(zip(arms, map_seeds(_dense, progress(arms, total=len(arms), desc="dense", enabled=run.show_progress),
+                                   label="arm")))
+    ap = {name: [aps[(s, name, *losses[name])] for s in seeds] for name in losses}
+    best_ce = [max(ap[f"alpha_ce_{a:g}"][i] for a in cfg["ce_alphas"]) for i in range(len(seeds))]
+    fg = float(blob_data[1][1].mean())
+    metrics |= {
+        "neg_frac_half_loss_gamma2_over_gamma0": [c[0] for c in conc],
+        "pos_frac_half_loss_gamma2_over_gamma0": [c[1] for c in conc],
+        "pos_ratio_minus_neg_ratio": [c[1] - c[0] for c in conc],
+        **{f"ap_{name}": v for name, v in ap.items()},
+        "ap_focal_minus_best_alpha_ce": [f - b for f, b in zip(ap["focal"], best_ce)],
+        "foreground_fraction_test": fg,
+    }
+    setting = {k: cfg[k] for k in ("image_size", "noise", "train_images", "test_images", "width", "depth", "iters",
+                                   "batch_size", "lr", "ce_alphas", "gamma", "alpha", "positives", "logreg_steps")} | {
+        "dense_task": f"blobs: 3x3 squares (positives: their centres) vs 1x3 bars, foreground 1:{1 / fg:.0f}",
+        "dense_model": "dense_classifier (RetinaNet cls subnet), prior init pi=0.01, Adam",
+        "concentration": "sklearn digits 3-vs-rest, 60/40 split, logistic regression trained with FL"}
+    return {"seeds": seeds, "metrics": metrics, "setting": setting}

@@ -1,0 +1,193 @@
+"""GCN (Kipf & Welling 2017): spectrum of the propagation operator, GCN vs MLP, untrained karate embedding.
+
+cpu/smoke: networkx's bundled graphs and a generated stochastic block model with noisy node features.
+full: the Planetoid splits of Cora / Citeseer / Pubmed (Table 2) read from the raw files of
+https://github.com/kimiyoung/planetoid (folder `data/`: ind.<name>.{x,y,tx,ty,allx,ally,graph,test.index});
+put them in `planetoid_dir` (params.yaml). torch_geometric is not needed.
+"""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from implementations.gcn import gcn, mlp, propagation_matrix, untrained_embedding_gcn
+from pipelines.common import REPO, map_seeds
+from pipelines.train import seed_everything
+
+CFG: dict = {}
+SPECTRUM_GRAPHS = {"karate_club": nx.karate_club_graph, "les_miserables": nx.les_miserables_graph,
+                   "florentine_families": nx.florentine_families_graph, "davis_southern_women": nx.davis_southern_women_graph}
+
+
+def edge_index_of(graph: nx.Graph) -> tuple[torch.Tensor, int]:
+    nodes = {v: i for i, v in enumerate(graph.nodes)}
+    edges = [(nodes[u], nodes[v]) for u, v in graph.edges]  # edge weights ignored: a binary adjacency A
+    return torch.tensor(edges, dtype=torch.long).T, len(nodes)
+
+
+def spectrum(graph: nx.Graph, renormalize: bool) -> np.ndarray:
+    ei, n = edge_index_of(graph)
+    return np.linalg.eigvalsh(propagation_matrix(ei, n, renormalize=renormalize, dtype=torch.float64).to_dense().numpy())
+
+
+# --- node classification: full-batch training as in Sec. 5.2 ---
+
+def train_node_classifier(model, x, a_hat, y, train_idx, val_idx, test_idx, *, epochs, lr, weight_decay,
+                          early_stop_window) -> float:
+    """Adam, L2 on the first layer only, stop when the validation loss exceeds the mean of the previous
+    `early_stop_window` epochs (Sec. 5.2; window 0 = no early stopping). Returns test accuracy."""
+    first, rest = model.layers[0].parameters(), [p for layer in model.layers[1:] for p in layer.parameters()]
+    opt = torch.optim.Adam([{"params": first, "weight_decay": weight_decay}, {"params": rest}], lr=lr)
+    val_losses = []
+    for _ in range(epochs):
+        model.train()
+        loss = F.cross_entropy(model(x, a_hat)[train_idx], y[train_idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if early_stop_window:
+            model.eval()
+            with torch.no_grad():
+                val_losses.append(F.cross_entropy(model(x, a_hat)[val_idx], y[val_idx]).item())
+            window = val_losses[-early_stop_window - 1:-1]
+            if len(window) == early_stop_window and val_losses[-1] > sum(window) / len(window):
+                break
+    model.eval()
+    with torch.no_grad():
+        return (model(x, a_hat)[test_idx].argmax(1) == y[test_idx]).float().mean().item()
+
+
+def noisy_sbm(seed: int, c: dict):
+    """A stochastic block model whose node features are weak class signals in Gaussian noise."""
+    k, size = c["sbm_blocks"], c["sbm_block_size"]
+    probs = [[c["sbm_p_in"] if i == j else c["sbm_p_out"] for j in range(k)] for i in range(k)]
+    graph = nx.stochastic_block_model([size] * k, probs, seed=seed)
+    y = torch.tensor([graph.nodes[v]["block"] for v in graph.nodes])
+    gen = torch.Generator().manual_seed(seed)
+    means = torch.randn(k, c["sbm_features"], generator=gen)
+    x = c["sbm_signal"] * means[y] + torch.randn(len(y), c["sbm_features"], generator=gen)
+    perm = torch.randperm(len(y), generator=gen)
+    train = torch.cat([perm[y[perm] == cls][:c["sbm_labels_per_class"]] for cls in range(k)])
+    rest = perm[~torch.isin(perm, train)]
+    ei, n = edge_index_of(graph)
+    return x, y, propagation_matrix(ei, n), train, rest[:c["sbm_val"]], rest[c["sbm_val"]:]
+
+
+def sbm_run(seed: int) -> tuple[float, float]:
+    c = CFG
+    x, y, a_hat, train, val, test = noisy_sbm(seed, c)
+    accs = []
+    for build in (gcn, mlp):
+        seed_everything(seed)
+        model = build(in_features=x.shape[1], num_classes=int(y.max()) + 1, hidden=c["hidden"], dropout=c["dropout"])
+        accs.append(train_node_classifier(model, x, a_hat, y, train, val, test, epochs=c["epochs"], lr=c["lr"],
+                                          weight_decay=c["weight_decay"], early_stop_window=c["early_stop_window"]))
+    return accs[0], accs[1]
+
+
+# --- Appendix A: an untrained GCN on Zachary's karate club ---
+
+def knn_accuracy(emb: np.ndarray, labels: np.ndarray, seed: int) -> float:
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    folds = StratifiedKFold(5, shuffle=True, random_state=seed)
+    return float(cross_val_score(KNeighborsClassifier(3), emb, labels, cv=folds).mean())
+
+
+def karate_embedding_gap(seeds: list[int]) -> list[float]:
+    """kNN accuracy (the two factions) of the untrained GCN's 2-D embedding minus that of a random 2-D embedding."""
+    graph = nx.karate_club_graph()
+    labels = np.array([graph.nodes[v]["club"] == "Officer" for v in graph.nodes], dtype=int)
+    ei, n = edge_index_of(graph)
+    a_hat = propagation_matrix(ei, n)
+    gaps = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        model = untrained_embedding_gcn(in_features=n)
+        with torch.no_grad():
+            emb = model(torch.eye(n), a_hat).numpy()  # X = I_N: featureless nodes (App. A)
+        rand = np.random.default_rng(seed).standard_normal((n, 2))
+        gaps.append(knn_accuracy(emb, labels, seed) - knn_accuracy(rand, labels, seed))
+    return gaps
+
+
+# --- full profile: Planetoid (Yang et al. 2016) splits, Table 2 ---
+
+def load_planetoid(folder: Path | str, name: str):
+    """Features (row-normalised, as the authors' code), labels, A_hat and the standard split of the raw files."""
+    folder = Path(folder)
+    if not (folder / f"ind.{name}.x").exists():
+        raise FileNotFoundError(f"{folder}/ind.{name}.x not found: download the `data/` folder of "
+                                "https://github.com/kimiyoung/planetoid and set gcn.full.planetoid_dir in params.yaml")
+    parts = {}
+    for part in ("x", "y", "tx", "ty", "allx", "ally", "graph"):
+        with open(folder / f"ind.{name}.{part}", "rb") as f:
+            parts[part] = pickle.load(f, encoding="latin1")
+    test_index = [int(line) for line in (folder / f"ind.{name}.test.index").read_text().split()]
+    dense = lambda m: np.asarray(m.todense() if hasattr(m, "todense") else m, dtype=np.float32)  # noqa: E731
+    tx, ty = dense(parts["tx"]), np.asarray(parts["ty"])
+    lo, hi = min(test_index), max(test_index)
+    if name == "citeseer":  # isolated test nodes have no features in the raw files: zero rows, as the authors do
+        full_tx, full_ty = np.zeros((hi - lo + 1, tx.shape[1]), np.float32), np.zeros((hi - lo + 1, ty.shape[1]))
+        full_tx[np.array(sorted(test_index)) - lo], full_ty[np.array(sorted(test_index)) - lo] = tx, ty
+        tx, ty = full_tx, full_ty
+    x = np.vstack([dense(parts["allx"]), tx])
+    y = np.vstack([np.asarray(parts["ally"]), ty])
+    order = np.array(test_index)
+    x[order], y[order] = x[np.sort(order)], y[np.sort(order)]  # the test rows are stored in sorted order
+    x = x / np.maximum(x.sum(1, keepdims=True), 1e-12)
+    edges = [(u, v) for u, nbrs in parts["graph"].items() for v in nbrs]
+    a_hat = propagation_matrix(torch.tensor(edges, dtype=torch.long).T, len(x))
+    n_train = len(parts["y"])
+    return (torch.from_numpy(x), torch.from_numpy(y.argmax(1)).long(), a_hat, torch.arange(n_train),
+            torch.arange(n_train, n_train + 500), torch.from_numpy(np.sort(order)))
+
+
+def planetoid_run(job: tuple[str, int]) -> tuple[float, float]:
+    name, seed = job
+    c = CFG
+    x, y, a_hat, train, val, test = load_planetoid(Path(REPO, c["planetoid_dir"]), name)
+    accs = []
+    for build in (gcn, mlp):
+        seed_everything(seed)
+        model = build(in_features=x.shape[1], num_classes=int(y.max()) + 1, hidden=c["hidden"], dropout=c["dropout"])
+        accs.append(train_node_classifier(model, x, a_hat, y, train, val, test, epochs=c["epochs"], lr=c["lr"],
+                                          weight_decay=c["weight_decay"], early_stop_window=c["early_stop_window"]))
+    return accs[0], accs[1]
+
+
+def measure(cfg: dict, run) -> dict:
+    CFG.clear()
+    CFG.update(cfg)
+    seeds = list(range(cfg["seeds"]))
+    metrics: dict = {}
+    spectra = {(name, r): spectrum(make(), r) for name, make in SPECTRUM_GRAPHS.items() for r in (False, True)}
+    first, renorm = [spectra[k] for k in spectra if not k[1]], [spectra[k] for k in spectra if k[1]]
+    metrics["eig_first_order_min"] = min(float(s.min()) for s in first)
+    metrics["eig_first_order_max"] = max(float(s.max()) for s in first)
+    metrics["eig_renorm_min"] = min(float(s.min()) for s in renorm)
+    metrics["eig_renorm_max"] = max(float(s.max()) for s in renorm)
+
+    sbm = map_seeds(sbm_run, seeds)
+    metrics["sbm_acc_gcn"] = [g for g, _ in sbm]
+    metrics["sbm_acc_mlp"] = [m for _, m in sbm]
+    metrics["sbm_acc_gcn_minus_mlp"] = [g - m for g, m in sbm]
+    metrics["karate_knn_acc_untrained_gcn_minus_random"] = karate_embedding_gap(list(range(cfg["karate_seeds"])))
+
+    setting = {"spectrum_graphs": list(SPECTRUM_GRAPHS) + ["(networkx bundled, unweighted)"],
+               "sbm": {k: cfg[k] for k in cfg if k.startswith("sbm_")},
+               "training": {k: cfg[k] for k in ("hidden", "dropout", "lr", "weight_decay", "epochs", "early_stop_window")},
+               "karate": f"untrained 34-4-4-2 tanh GCN, X = I, {cfg['karate_seeds']} seeds, 5-fold 3-NN accuracy "
+                         "on the two factions minus that of a N(0, I_2) embedding"}
+    for name in cfg.get("planetoid", []):
+        runs = map_seeds(planetoid_run, [(name, s) for s in seeds], label="dataset,seed")
+        metrics[f"{name}_acc_gcn"] = [g for g, _ in runs]
+        metrics[f"{name}_acc_mlp"] = [m for _, m in runs]
+        setting["planetoid"] = {"datasets": cfg["planetoid"], "folder": cfg["planetoid_dir"], "runs": len(seeds)}
+    return {"seeds": seeds, "metrics": metrics, "setting": setting}

@@ -1,0 +1,57 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torchvision.ops import sigmoid_focal_loss
+
+from implementations.focal_loss import (balanced_cross_entropy, dense_classifier, focal_loss, modulating_factor,
+                                        prior_bias)
+
+
+def test_focal_loss_hand_computation():
+    # one positive at p = 0.9 and one negative at p = 0.2 (Eq. 5): -alpha_t (1 - p_t)^2 log p_t
+    logits = torch.tensor([math.log(0.9 / 0.1), math.log(0.2 / 0.8)], dtype=torch.float64)
+    targets = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    hand = 0.25 * 0.1 ** 2 * -math.log(0.9) + 0.75 * 0.2 ** 2 * -math.log(0.8)
+    assert focal_loss(logits, targets).item() == pytest.approx(hand, rel=1e-12)
+
+
+def test_matches_torchvision_and_reduces_to_ce():
+    torch.manual_seed(0)
+    x, t = torch.randn(500), (torch.rand(500) < 0.1).float()
+    assert torch.allclose(focal_loss(x, t, reduction="none"), sigmoid_focal_loss(x, t, 0.25, 2.0, "none"))
+    ce = F.binary_cross_entropy_with_logits(x, t, reduction="none")
+    assert torch.allclose(focal_loss(x, t, alpha=-1, gamma=0.0, reduction="none"), ce, atol=1e-7)
+    alpha_t = 0.75 * t + 0.25 * (1 - t)
+    assert torch.allclose(balanced_cross_entropy(x, t, reduction="none"), alpha_t * ce, atol=1e-7)
+
+
+def test_gradient_matches_closed_form():
+    # d FL / d x for a positive, alpha off: with p = sigmoid(x), FL = -(1-p)^g log p
+    x = torch.tensor([0.3, -1.2, 2.5], dtype=torch.float64, requires_grad=True)
+    focal_loss(x, torch.ones(3, dtype=torch.float64), alpha=-1, gamma=2.0).backward()
+    p, g = torch.sigmoid(x.detach()), 2.0
+    closed = (1 - p) ** g * (g * p * torch.log(p) + p - 1)
+    assert torch.allclose(x.grad, closed, atol=1e-12)
+
+
+def test_downweighting_factors():
+    assert 1 / modulating_factor(0.9) == pytest.approx(100)
+    assert 1 / modulating_factor(1 - 1 / math.sqrt(1000)) == pytest.approx(1000)
+    assert 1 / modulating_factor(0.5) == pytest.approx(4)
+
+
+def test_prior_init():
+    assert prior_bias(0.01) == pytest.approx(-4.59512, abs=1e-5)
+    assert torch.sigmoid(torch.tensor(prior_bias(0.01))).item() == pytest.approx(0.01, abs=1e-7)
+    net = dense_classifier(in_channels=1, width=8, depth=2)
+    assert net[-1].bias.item() == pytest.approx(prior_bias(0.01))
+    assert net(torch.zeros(1, 1, 16, 16)).shape == (1, 1, 16, 16)
+    assert dense_classifier(in_channels=1, width=8, depth=2, prior=None)[-1].bias.item() == 0.0
+
+
+def test_retinanet_head_size():
+    # 4 x (256*256*9 + 256) + 256*9*9 + 9 for K = 1 class and A = 9 anchors (Fig. 3c, KA outputs)
+    net = dense_classifier(num_classes=9)
+    assert sum(p.numel() for p in net.parameters()) == 4 * (256 * 256 * 9 + 256) + 256 * 9 * 9 + 9

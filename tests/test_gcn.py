@@ -1,0 +1,94 @@
+"""GCN (Kipf & Welling 2017): the propagation matrix against a dense computation, spectra, layers, Planetoid loader."""
+import pickle
+
+import networkx as nx
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from implementations.gcn import gcn, mlp, propagation_matrix, untrained_embedding_gcn
+from pipelines.gcn import edge_index_of, load_planetoid, spectrum
+
+
+def dense_reference(graph, renormalize):
+    a = nx.to_numpy_array(graph, weight=None)
+    np.fill_diagonal(a, 0)
+    if renormalize:
+        a = a + np.eye(len(a))
+    d = a.sum(1)
+    dinv = np.where(d > 0, d ** -0.5, 0)
+    out = dinv[:, None] * a * dinv[None, :]
+    return out if renormalize else out + np.eye(len(a))
+
+
+@pytest.mark.parametrize("renormalize", [True, False])
+@pytest.mark.parametrize("graph", [nx.karate_club_graph(), nx.florentine_families_graph(), nx.path_graph(5)])
+def test_propagation_matrix_matches_dense(graph, renormalize):
+    ei, n = edge_index_of(graph)
+    got = propagation_matrix(ei, n, renormalize=renormalize, dtype=torch.float64).to_dense().numpy()
+    np.testing.assert_allclose(got, dense_reference(graph, renormalize), atol=1e-12)
+
+
+def test_duplicate_edges_self_loops_and_isolated_nodes():
+    ei = torch.tensor([[0, 1, 1, 2, 3], [1, 0, 2, 2, 3]])  # 0-1 twice, a self-loop on 2 and 3; node 4 isolated
+    a = propagation_matrix(ei, 5, dtype=torch.float64).to_dense()
+    g = nx.Graph([(0, 1), (1, 2)])
+    g.add_nodes_from([3, 4])
+    np.testing.assert_allclose(a.numpy(), dense_reference(g, True), atol=1e-12)
+    assert a[4, 4] == 1.0
+
+
+def test_spectra_on_karate():
+    first, renorm = spectrum(nx.karate_club_graph(), False), spectrum(nx.karate_club_graph(), True)
+    assert first.min() >= -1e-12 and abs(first.max() - 2) < 1e-12
+    assert renorm.min() > -1 and abs(renorm.max() - 1) < 1e-12
+
+
+def test_bipartite_graph_reaches_0_in_the_first_order_spectrum():
+    assert abs(spectrum(nx.davis_southern_women_graph(), False).min()) < 1e-9
+
+
+def test_layer_is_a_hat_x_w():
+    torch.manual_seed(0)
+    ei, n = edge_index_of(nx.karate_club_graph())
+    a = propagation_matrix(ei, n)
+    model = gcn(in_features=5, num_classes=3).eval()
+    x = torch.randn(n, 5)
+    l0, l1 = model.layers
+    expected = a.to_dense() @ l1.linear(torch.relu(a.to_dense() @ l0.linear(x)))  # Eq. 9 before the softmax
+    assert torch.allclose(model(x, a), expected, atol=1e-5)
+    assert mlp(in_features=5, num_classes=3).eval()(x, None).shape == (n, 3)
+
+
+def test_shapes_and_parameters():
+    model = gcn(in_features=1433, num_classes=7)  # Cora
+    assert sum(p.numel() for p in model.parameters()) == 1433 * 16 + 16 + 16 * 7 + 7
+    emb = untrained_embedding_gcn(in_features=34)
+    ei, n = edge_index_of(nx.karate_club_graph())
+    assert emb(torch.eye(34), propagation_matrix(ei, n)).shape == (34, 2)
+
+
+def test_planetoid_loader_on_tiny_raw_files(tmp_path):
+    # 6 nodes: 2 labelled (x, y), allx = nodes 0..3, test nodes 5 and 4 (stored out of order), 2 classes
+    allx = sp.csr_matrix(np.array([[1, 1], [2, 0], [0, 3], [1, 0]], dtype=np.float32))
+    ally = np.array([[1, 0], [0, 1], [1, 0], [0, 1]])
+    tx = sp.csr_matrix(np.array([[4, 4], [0, 5]], dtype=np.float32))  # rows in test.index order: node 5, node 4
+    ty = np.array([[0, 1], [1, 0]])
+    parts = {"x": allx[:2], "y": ally[:2], "tx": tx, "ty": ty, "allx": allx, "ally": ally,
+             "graph": {0: [1], 1: [0, 2], 2: [1], 3: [4], 4: [3, 5], 5: [4]}}
+    for name, obj in parts.items():
+        with open(tmp_path / f"ind.tiny.{name}", "wb") as f:
+            pickle.dump(obj, f)
+    (tmp_path / "ind.tiny.test.index").write_text("5\n4\n")
+    x, y, a_hat, train, val, test = load_planetoid(tmp_path, "tiny")
+    assert x.shape == (6, 2) and y.tolist() == [0, 1, 0, 1, 0, 1]
+    np.testing.assert_allclose(x[5].numpy(), [0.5, 0.5])  # node 5's row, normalised
+    np.testing.assert_allclose(x[4].numpy(), [0.0, 1.0])
+    assert train.tolist() == [0, 1] and test.tolist() == [4, 5]
+    assert a_hat.to_dense()[3, 4] > 0 and a_hat.to_dense()[0, 5] == 0
+
+
+def test_planetoid_loader_says_where_to_get_the_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="kimiyoung/planetoid"):
+        load_planetoid(tmp_path, "cora")

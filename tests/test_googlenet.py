@@ -1,0 +1,46 @@
+"""GoogLeNet: the Table 1 network (true 5x5 branch), its depth, parameters and multiply-adds, against torchvision."""
+import torch
+import torchvision
+
+from implementations.googlenet import Inception, depth, googlenet
+from pipelines.structural import count_macs, count_params, on_meta
+
+
+def test_output_shapes_with_and_without_aux_heads():
+    x = torch.zeros(2, 3, 224, 224, device="meta")
+    m = on_meta(googlenet)
+    assert m(x).shape == (2, 1000)
+    aux = on_meta(lambda: googlenet(aux_logits=True)).train()
+    assert [o.shape for o in aux(x)] == [(2, 1000)] * 3
+    assert aux.eval()(x).shape == (2, 1000)  # Sec. 5: auxiliary networks are discarded at inference
+
+
+def test_depth_22_and_27():
+    m = on_meta(googlenet)
+    assert depth(m) == 22 and depth(m, count_pooling=True) == 27
+
+
+def test_params_and_macs_exact():
+    m = on_meta(googlenet)
+    assert count_params(m) == 6_998_552
+    assert count_macs(m, (3, 224, 224)) == 1_582_671_872
+    assert count_params(on_meta(lambda: googlenet(aux_logits=True))) == 13_378_280
+
+
+def test_differs_from_torchvision_only_by_the_5x5_branch_and_bn():
+    tv = on_meta(lambda: torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False))
+    assert count_params(tv) == 6_624_904  # torchvision's documented count
+    ours = on_meta(googlenet)
+    ours_5x5 = [b.branches[2][1][0] for b in ours.modules() if isinstance(b, Inception)]
+    tv_5x5 = [b.branch3[1].conv for b in tv.modules() if type(b).__name__ == "Inception"]
+    assert [c.kernel_size for c in ours_5x5] == [(5, 5)] * 9 and [c.kernel_size for c in tv_5x5] == [(3, 3)] * 9
+    # same channel plan: the 3x3 vs 5x5 kernels, conv biases vs BN account for the whole difference
+    kernel_gap = sum(c.in_channels * c.out_channels * (25 - 9) for c in ours_5x5)
+    bias_vs_bn = sum(c.out_channels for c in ours.modules() if isinstance(c, torch.nn.Conv2d)) \
+        - sum(2 * b.num_features for b in tv.modules() if isinstance(b, torch.nn.BatchNorm2d))
+    assert count_params(ours) - count_params(tv) == kernel_gap + bias_vs_bn
+
+
+def test_inception_3a_output_channels():
+    block = Inception(192, 64, 96, 128, 16, 32, 32)
+    assert block(torch.zeros(1, 192, 28, 28)).shape == (1, 256, 28, 28)
