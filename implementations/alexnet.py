@@ -25,15 +25,20 @@ def response_norm() -> nn.LocalResponseNorm:
     return nn.LocalResponseNorm(size=5, alpha=5 * 1e-4, beta=0.75, k=2.0)
 
 
-def alexnet(*, num_classes: int = 1000, towers: int = 2, dropout: float = 0.5) -> nn.Module:
+def alexnet(*, num_classes: int = 1000, towers: int = 2, dropout: float = 0.5, lrn: bool = True,
+            overlapping_pool: bool = True) -> nn.Module:
     """The network of Sec. 3.5 / Fig. 2 for 227x227x3 inputs (the paper's "224" gives non-integer sizes).
 
     towers=2: the paper's two-GPU connectivity (groups=2 where the towers do not cross); towers=1: one GPU.
+    lrn=False / overlapping_pool=False: the ablations of Secs. 3.3 / 3.4 (no response normalisation; z=2, s=2
+    pooling, which gives the same 27-13-6 map sizes, "output of equivalent dimensions").
     """
-    pool = lambda: nn.MaxPool2d(kernel_size=3, stride=2)  # noqa: E731  Sec. 3.4: overlapping pooling, z=3, s=2
+    z = 3 if overlapping_pool else 2
+    pool = lambda: nn.MaxPool2d(kernel_size=z, stride=2)  # noqa: E731  Sec. 3.4: overlapping pooling, z=3, s=2
+    norm = response_norm if lrn else nn.Identity
     features = nn.Sequential(
-        nn.Conv2d(3, 96, 11, stride=4), nn.ReLU(inplace=True), response_norm(), pool(),  # 96 kernels 11x11x3, stride 4
-        nn.Conv2d(96, 256, 5, padding=2, groups=towers), nn.ReLU(inplace=True), response_norm(), pool(),  # 5x5x48
+        nn.Conv2d(3, 96, 11, stride=4), nn.ReLU(inplace=True), norm(), pool(),  # 96 kernels 11x11x3, stride 4
+        nn.Conv2d(96, 256, 5, padding=2, groups=towers), nn.ReLU(inplace=True), norm(), pool(),  # 5x5x48
         nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(inplace=True),  # 3x3x256: conv3 sees both towers
         nn.Conv2d(384, 384, 3, padding=1, groups=towers), nn.ReLU(inplace=True),  # 3x3x192
         nn.Conv2d(384, 256, 3, padding=1, groups=towers), nn.ReLU(inplace=True), pool(),  # 3x3x192

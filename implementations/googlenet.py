@@ -5,7 +5,8 @@ https://arxiv.org/abs/1409.4842
 
 Idea: the Inception module runs 1x1, 3x3 and 5x5 convolutions and a 3x3 max-pool side by side and concatenates
 them; 1x1 "reduce" convolutions in front of the 3x3 / 5x5 branches (Sec. 4) keep the cost low, so a 22-layer
-network fits a budget of 1.5 G multiply-adds (Sec. 1). Global average pooling replaces the big FC layers.
+network fits a budget of 1.5 G multiply-adds (Sec. 1). Global average pooling replaces the big FC layers
+(head="fc" puts FC layers back, the ablation of Sec. 5).
 
 Built from Table 1 as written: a true 5x5 branch (torchvision's `googlenet` uses 3x3 there, pytorch/vision#906),
 conv biases and ReLUs, no batch normalisation, LRN as in Fig. 3, auxiliary classifiers optional (Sec. 5).
@@ -60,7 +61,7 @@ def max_pool() -> nn.MaxPool2d:
 
 class GoogLeNet(nn.Module):
     def __init__(self, *, num_classes: int = 1000, aux_logits: bool = False, width: float = 1.0,
-                 in_channels: int = 3, dropout: float = 0.4):
+                 in_channels: int = 3, dropout: float = 0.4, head: str = "avgpool"):
         super().__init__()
         w = lambda *cs: [max(1, round(c * width)) for c in cs]  # noqa: E731  a narrow variant for small data
         rows = {  # Table 1: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj
@@ -83,7 +84,14 @@ class GoogLeNet(nn.Module):
         self.inception4bcd = nn.Sequential(blocks["4b"], blocks["4c"], blocks["4d"])
         self.inception4e = nn.Sequential(blocks["4e"], max_pool())
         self.inception5 = nn.Sequential(blocks["5a"], blocks["5b"])
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(c, num_classes))
+        if head == "avgpool":  # Sec. 5: average pooling, dropout 40%, one linear layer
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(c, num_classes))
+        elif head == "fc":  # Sec. 5's "fully connected layers" before the move to average pooling. The paper gives
+            # no sizes, so they are its auxiliary classifier's (FC 1024 + ReLU, dropout, linear), on the 7x7 map
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(c * 7 * 7, 1024), nn.ReLU(inplace=True),
+                                      nn.Dropout(dropout), nn.Linear(1024, num_classes))
+        else:
+            raise ValueError(f"head must be 'avgpool' or 'fc', not {head!r}")
         c4a, c4d = sum(rows["4a"][i] for i in (0, 2, 4, 5)), sum(rows["4d"][i] for i in (0, 2, 4, 5))
         self.aux = nn.ModuleList([AuxHead(c4a, num_classes), AuxHead(c4d, num_classes)]) if aux_logits else None
 
@@ -98,9 +106,10 @@ class GoogLeNet(nn.Module):
 
 
 def googlenet(*, num_classes: int = 1000, aux_logits: bool = False, width: float = 1.0, in_channels: int = 3,
-              dropout: float = 0.4) -> GoogLeNet:
+              dropout: float = 0.4, head: str = "avgpool") -> GoogLeNet:
+    """head: "avgpool" (the paper's network) or "fc" (fully connected layers on the 7x7 map, 224x224 input only)."""
     return GoogLeNet(num_classes=num_classes, aux_logits=aux_logits, width=width, in_channels=in_channels,
-                     dropout=dropout)
+                     dropout=dropout, head=head)
 
 
 def depth(module: nn.Module, *, count_pooling: bool = False) -> int:

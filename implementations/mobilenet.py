@@ -16,6 +16,9 @@ from torch import nn
 # Table 1 after the stem: (output channels, stride) of each depthwise-separable block. The table's second-to-last
 # "Conv dw / s2" on a 7x7 input is a typo: the listed output stays 7x7, so its stride is 1.
 BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
+# Sec. 4.2 / Table 5, "Shallow MobileNet": "the 5 layers of separable filters with feature size 14x14x512 in Table 1
+# are removed" (rows 6-10 of BLOCKS)
+SHALLOW_ROWS = (6, 7, 8, 9, 10)
 
 
 def conv_bn(c_in: int, c_out: int, k: int, stride: int, groups: int = 1) -> nn.Sequential:
@@ -30,16 +33,18 @@ def separable(c_in: int, c_out: int, stride: int) -> nn.Sequential:
 
 
 def mobilenet(*, alpha: float = 1.0, num_classes: int = 1000, in_channels: int = 3, separable_convs: bool = True,
-              blocks: int = len(BLOCKS), stem_stride: int = 2, dropout: float = 0.0) -> nn.Sequential:
+              blocks: int = len(BLOCKS), stem_stride: int = 2, dropout: float = 0.0,
+              skip_rows: tuple[int, ...] = ()) -> nn.Sequential:
     """MobileNet v1 with width multiplier alpha (Sec. 3.3: every layer's channels M, N become alpha*M, alpha*N).
 
     The resolution multiplier rho (Sec. 3.4) is the input size: 224 * rho (224, 192, 160, 128).
     blocks / stem_stride: keep the first `blocks` rows of Table 1 and change the stem stride (small inputs).
+    skip_rows: rows of BLOCKS left out (SHALLOW_ROWS gives Table 5's "Shallow MobileNet").
     """
     c = lambda n: int(n * alpha)  # noqa: E731
     layers = [conv_bn(in_channels, c(32), 3, stem_stride)]  # Table 1 row 1: Conv / s2, 3x3x3x32
     c_in = c(32)
-    for c_out, stride in BLOCKS[:blocks]:
+    for c_out, stride in [row for i, row in enumerate(BLOCKS[:blocks]) if i not in skip_rows]:
         block = separable(c_in, c(c_out), stride) if separable_convs else conv_bn(c_in, c(c_out), 3, stride)
         layers.append(block)
         c_in = c(c_out)

@@ -21,8 +21,9 @@ from pipelines.train import fit, make_optimizer, predict, seed_everything
 _CFG: dict = {}  # the stage's settings and data, read by the forked seed workers
 
 
-def _train_predict(seed: int, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Train on (X, y) for cfg's number of updates; softmax probabilities on the balanced test set."""
+def _train_predict(seed: int, X: torch.Tensor, y: torch.Tensor, X_seen: torch.Tensor | None = None):
+    """Train on (X, y) for cfg's number of updates; softmax probabilities on the balanced test set (and, when
+    X_seen is given, also the predicted classes of X_seen)."""
     cfg, device = _CFG["cfg"], _CFG["device"]
     seed_everything(seed)
     model = all_cnn_c() if cfg["model"] == "all_cnn_c" else mlp(cfg["mlp_widths"])
@@ -30,7 +31,8 @@ def _train_predict(seed: int, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     per_epoch = -(-len(y) // cfg["batch_size"])
     fit(model, X, y, epochs=-(-cfg["updates"] // per_epoch), batch_size=cfg["batch_size"], seed=seed, optimizer=opt,
         device=device)
-    return predict(model, _CFG["data"][2], device=device).softmax(1)
+    test_probs = predict(model, _CFG["data"][2], device=device).softmax(1)
+    return test_probs if X_seen is None else (test_probs, predict(model, X_seen, device=device).argmax(1))
 
 
 def macro_auc(probs: torch.Tensor, y: torch.Tensor) -> float:
@@ -59,7 +61,9 @@ def _seed(seed: int) -> dict:
         over, under = oversample(y, gen), undersample(y, gen)
         for name, sel in progress((("base", slice(None)), ("over", over), ("under", under)), total=3,
                                   desc=f"seed {seed} rho {rho}", enabled=_CFG["progress"]):
-            p = _train_predict(seed, X[sel], y[sel])
+            # train accuracy on the imbalanced set itself (every method's nets are scored on the same examples)
+            p, seen_pred = _train_predict(seed, X[sel], y[sel], X)
+            out[f"train_test_gap_{name}_rho{rho}"] = float((seen_pred == y).float().mean()) - acc(p)
             out[f"auc_{name}_rho{rho}"] = macro_auc(p, yte)
             out[f"acc_{name}_rho{rho}"] = acc(p)
             out[f"acc_{name}_thresholded_rho{rho}"] = acc(threshold_by_prior(p, prior))
@@ -104,6 +108,10 @@ def measure(cfg: dict, run) -> dict:
             f"acc_base_rho{rho}": col(f"acc_base_rho{rho}"),
             f"acc_thresholding_gain_base_rho{rho}": diff(f"acc_base_thresholded_rho{rho}", f"acc_base_rho{rho}"),
             f"acc_thresholding_gain_over_rho{rho}": diff(f"acc_over_thresholded_rho{rho}", f"acc_over_rho{rho}"),
+            f"train_test_gap_base_rho{rho}": col(f"train_test_gap_base_rho{rho}"),
+            f"train_test_gap_over_rho{rho}": col(f"train_test_gap_over_rho{rho}"),
+            f"train_test_gap_over_minus_base_rho{rho}": diff(f"train_test_gap_over_rho{rho}",
+                                                             f"train_test_gap_base_rho{rho}"),
         }
     lo, hi = min(cfg["rhos"]), max(cfg["rhos"])
     metrics[f"auc_drop_rho{hi}_minus_rho{lo}"] = diff(f"auc_base_rho{lo}", f"auc_base_rho{hi}")
@@ -113,6 +121,8 @@ def measure(cfg: dict, run) -> dict:
         "model": cfg["model"] if cfg["model"] == "all_cnn_c" else f"MLP {cfg['mlp_widths']}",
         "imbalance": "step, minority classes and examples drawn per seed; n_max = smallest class of the train split",
         "train_sizes_seed0": {str(rho): res[0][f"train_size_rho{rho}"] for rho in cfg["rhos"]},
+        "train_test_gap": "accuracy on the imbalanced training set (before over/undersampling) minus balanced "
+                          "test accuracy, no thresholding",
         "thresholding": "argmax of p / prior, prior = class frequencies of the imbalanced set (for oversampling too)",
         "optimizer": "SGD momentum 0.9"}
     return {"seeds": cfg["seeds"], "metrics": metrics, "setting": setting}

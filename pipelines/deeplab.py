@@ -1,8 +1,11 @@
 """DeepLab: atrous field of view and Table 1's parameter counts (exact), and the fully connected CRF on top of a
-stride-8 score map on generated multi-class scenes (mean IoU before / after the CRF)."""
+stride-8 score map on generated multi-class scenes (mean IoU before / after the CRF). full: also DeepLab-LargeFOV
+and DeepLab-ASPP-L (VGG-16, ImageNet initialisation) trained on PASCAL VOC 2012 train and scored on VOC 2012 val
+(mean IoU before the CRF, Table 3)."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import matplotlib
 
@@ -14,9 +17,9 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from implementations.deeplab import atrous_kernel_size, deeplab_vgg16, dense_crf  # noqa: E402
-from pipelines.common import map_seeds  # noqa: E402
+from pipelines.common import map_seeds, progress  # noqa: E402
 from pipelines.structural import count_macs, count_params, on_meta  # noqa: E402
-from pipelines.data import touching_discs  # noqa: E402
+from pipelines.data import DATA_ROOT, DataUnavailable, touching_discs  # noqa: E402
 
 _CFG: dict = {}
 
@@ -116,7 +119,125 @@ def save_figure(example, path) -> None:
     plt.close(fig)
 
 
+# ----------------------------------------------------------------------------------------- full profile: VOC 2012
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+VOC_IGNORE = 255  # VOC's label of object boundaries and "difficult" pixels, left out of loss and score
+
+
+def voc2012(image_set: str, root=None):
+    """torchvision's VOCSegmentation (2012, 21 classes), downloaded to data/ when its folder is not there yet."""
+    import torchvision
+
+    root = Path(root or DATA_ROOT)
+    present = (root / "VOCdevkit" / "VOC2012" / "ImageSets" / "Segmentation").is_dir()
+    try:
+        return torchvision.datasets.VOCSegmentation(str(root), year="2012", image_set=image_set, download=not present)
+    except Exception as e:  # offline, proxy, checksum, a partial folder
+        raise DataUnavailable(
+            f"could not load PASCAL VOC 2012 segmentation ({image_set}) under {root} ({type(e).__name__}: {e}). The "
+            f"full profile downloads VOCtrainval_11-May-2012.tar (2 GB) on first use: run it once with internet "
+            f"access, or extract that archive there yourself so that {root}/VOCdevkit/VOC2012 exists "
+            f"(PAPER_CLAIMS_DATA picks another folder).") from e
+
+
+def voc_pair(image, target, crop: int | None, gen: torch.Generator | None):
+    """A PIL (image, label map) pair as (3, H, W) normalised floats and (H, W) labels. Training (crop given):
+    a random horizontal flip and a random crop x crop, padded with the ignore label where the image is smaller."""
+    x = torch.tensor(np.asarray(image.convert("RGB")), dtype=torch.float32).permute(2, 0, 1) / 255.0
+    x = (x - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None]
+    y = torch.tensor(np.asarray(target), dtype=torch.long)  # palette PNG: the class index (255 = ignore)
+    if crop is None:
+        return x, y
+    if torch.rand(1, generator=gen).item() < 0.5:
+        x, y = x.flip(-1), y.flip(-1)
+    ph, pw = max(crop - x.shape[1], 0), max(crop - x.shape[2], 0)
+    x = F.pad(x, (0, pw, 0, ph))  # zero = the mean colour after normalisation
+    y = F.pad(y, (0, pw, 0, ph), value=VOC_IGNORE)
+    top = int(torch.randint(0, x.shape[1] - crop + 1, (1,), generator=gen))
+    left = int(torch.randint(0, x.shape[2] - crop + 1, (1,), generator=gen))
+    return x[:, top:top + crop, left:left + crop], y[top:top + crop, left:left + crop]
+
+
+def imagenet_vgg16_init(model: nn.Module) -> None:
+    """Copy torchvision's ImageNet VGG-16 conv weights into the stride-8 backbone (same convs, same order)."""
+    import torchvision
+
+    try:
+        features = torchvision.models.vgg16(weights=torchvision.models.VGG16_Weights.IMAGENET1K_V1).features
+    except Exception as e:
+        raise DataUnavailable(f"could not load torchvision's ImageNet VGG-16 weights ({type(e).__name__}: {e}); "
+                              f"the full profile downloads them once into torch's hub cache") from e
+    src = [m for m in features if isinstance(m, nn.Conv2d)]
+    dst = [m for m in model.backbone if isinstance(m, nn.Conv2d)]
+    for a, b in zip(src, dst, strict=True):
+        b.load_state_dict(a.state_dict())
+
+
+def confusion(pred: torch.Tensor, truth: torch.Tensor, classes: int) -> torch.Tensor:
+    keep = truth != VOC_IGNORE
+    return torch.bincount(truth[keep] * classes + pred[keep], minlength=classes * classes).reshape(classes, classes)
+
+
+def miou_from_confusion(conf: torch.Tensor) -> float:
+    """VOC's score: per-class IoU = TP / (TP + FP + FN) over the whole set, averaged over the classes present."""
+    tp = conf.diag().double()
+    union = conf.sum(0).double() + conf.sum(1).double() - tp
+    return float((tp[union > 0] / union[union > 0]).mean())
+
+
+def train_voc(head: str, seed: int, cfg: dict, train_set, val_set, device: str, pretrained: bool = True) -> float:
+    """Train DeepLab-LargeFOV or -ASPP-L on VOC 2012 train; val mean IoU before the CRF (Sec. 4.1, Table 3)."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = deeplab_vgg16(head=head, num_classes=21)
+    if pretrained:
+        imagenet_vgg16_init(model)
+    model.to(device)
+    # Sec. 4.1: SGD momentum 0.9, weight decay 5e-4, the new classifier at 10x the base lr, "poly" lr (power 0.9)
+    opt = torch.optim.SGD([{"params": model.backbone.parameters(), "lr": cfg["voc_lr"]},
+                           {"params": model.head.parameters(), "lr": 10 * cfg["voc_lr"]}],
+                          momentum=0.9, weight_decay=5e-4)
+    steps = cfg["voc_steps"]
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: (1 - it / steps) ** 0.9)
+    model.train()
+    for _ in progress(range(steps), desc=f"voc {head} seed {seed}", enabled=cfg.get("show_progress", False)):
+        idx = torch.randint(0, len(train_set), (cfg["voc_batch_size"],), generator=gen).tolist()
+        xb, yb = zip(*(voc_pair(*train_set[i], cfg["voc_crop"], gen) for i in idx))
+        out = model(torch.stack(xb).to(device))
+        loss = F.cross_entropy(out, torch.stack(yb).to(device), ignore_index=VOC_IGNORE)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    model.eval()
+    conf = torch.zeros(21, 21, dtype=torch.long)
+    with torch.no_grad():
+        for i in range(len(val_set)):  # whole images, one at a time (sizes differ)
+            x, y = voc_pair(*val_set[i], None, None)
+            conf += confusion(model(x[None].to(device))[0].argmax(0).cpu(), y, 21)
+    return miou_from_confusion(conf)
+
+
+def measure_voc(cfg: dict, run) -> tuple[dict, dict]:
+    train_set, val_set = voc2012("train"), voc2012("val")
+    cfg = {**cfg, "show_progress": run.show_progress}
+    seeds = list(range(cfg["voc_seeds"]))
+    miou = {head: [train_voc(head, s, cfg, train_set, val_set, run.device) for s in seeds]
+            for head in ("largefov", "aspp")}
+    metrics = {"voc_val_miou_largefov": miou["largefov"], "voc_val_miou_aspp_l": miou["aspp"],
+               "voc_miou_aspp_l_minus_largefov": [a - b for a, b in zip(miou["aspp"], miou["largefov"])]}
+    setting = {"voc": f"PASCAL VOC 2012 segmentation via torchvision: train ({len(train_set)} images; not the SBD "
+                      f"augmented 10,582) -> val ({len(val_set)} images, whole images, mean IoU over 21 classes, "
+                      f"boundary label 255 ignored, no CRF); VGG-16 convs from torchvision's ImageNet weights, fc6-fc8 "
+                      f"random; SGD momentum 0.9, wd 5e-4, lr {cfg['voc_lr']} (head x10), poly 0.9, "
+                      f"{cfg['voc_steps']} steps of {cfg['voc_batch_size']} random {cfg['voc_crop']}^2 crops with flips; "
+                      f"LargeFOV (fc6 3x3 rate 12, 1024) vs ASPP-L (rates 6, 12, 18, 24); seeds {seeds}"}
+    return metrics, setting
+
+
 def measure(cfg: dict, run) -> dict:
+    # full: the real data first, so that a missing data set stops the stage before the small experiment runs
+    voc_metrics, voc_setting = measure_voc(cfg, run) if run.profile == "full" else ({}, {})
     metrics = structural([1, 2, 4, 6, 12, 18, 24])
     seeds = list(range(cfg["seeds"]))
     _CFG.update(cfg)
@@ -126,7 +247,7 @@ def measure(cfg: dict, run) -> dict:
     metrics["miou_crf_minus_cnn"] = [o["miou_crf"] - o["miou_cnn"] for o in outs]
     metrics["fraction_images_improved_by_crf"] = [o["improved_fraction"] for o in outs]
     save_figure(outs[0]["examples"], run.figures / "crf_before_after.png")
-    return {"seeds": seeds, "metrics": metrics, "setting": {
+    setting = {
         "data": f"generated {cfg['image_size']}^2 scenes of {cfg['discs']} overlapping discs of {cfg['classes']} "
                 f"colour-coded classes on background, noise {cfg['noise']}; per seed {cfg['val_images']} validation "
                 f"(CRF cross-validation) and {cfg['test_images']} test scenes",
@@ -134,4 +255,7 @@ def measure(cfg: dict, run) -> dict:
                    f"bilinear x8 (no CNN is trained: the check is about the CRF)",
         "crf": f"dense mean field, {cfg['crf_iterations']} iterations, theta_gamma = 3 (paper); w1, theta_alpha, "
                f"theta_beta, w2 chosen on the validation scenes from {cfg['grid_w1']} x {cfg['grid_theta_alpha']} x "
-               f"{cfg['grid_theta_beta']} x {cfg['grid_w2']} (w2 = 3 is the paper's default); chosen per seed: {[o['best'] for o in outs]}"}}
+               f"{cfg['grid_theta_beta']} x {cfg['grid_w2']} (w2 = 3 is the paper's default); chosen per seed: {[o['best'] for o in outs]}"}
+    metrics.update(voc_metrics)
+    setting.update(voc_setting)
+    return {"seeds": seeds, "metrics": metrics, "setting": setting}

@@ -54,6 +54,8 @@ def _exact() -> dict:
         return (per[1:].sum() / per.sum()).item()
 
     net = dense_classifier(in_channels=1, width=8, depth=2, prior=0.01)
+    n_anchors = _retinanet_anchors()
+    ce_half, ce_prior = _initial_ce(0.5, anchors=n_anchors), _initial_ce(0.01, anchors=n_anchors)
     with torch.no_grad():
         p0 = torch.sigmoid(net(torch.randn(4, 1, 32, 32))).mean().item()
     return {
@@ -67,7 +69,32 @@ def _exact() -> dict:
         "initial_foreground_prob_prior_init": p0,
         "neg_share_of_focal_loss_at_p_0p5": neg_share(0.5),
         "neg_share_of_focal_loss_at_p_prior": neg_share(0.01),
+        # Sec. 4.1 / 5.1: plain CE in the first iteration of a COCO-sized head, without (p = .5) and with the prior
+        "retinanet_anchors_800px": n_anchors,
+        "ce_init_loss_per_positive_p_0p5": ce_half[0],
+        "ce_init_loss_per_positive_p_prior": ce_prior[0],
+        "ce_init_loss_p_0p5_over_prior": ce_half[0] / ce_prior[0],
+        "ce_init_background_share_p_0p5": ce_half[1],
+        "ce_init_background_share_p_prior": ce_prior[1],
     }
+
+
+def _retinanet_anchors(image: int = 800, strides=(8, 16, 32, 64, 128), per_position: int = 9) -> int:
+    """Anchors of RetinaNet on an 800-px image: pyramid levels P3-P7 (strides 8-128), A = 9 anchors per position
+    (Sec. 4): 120,087, the paper's "~100k anchors" (Sec. 4.1)."""
+    return sum(math.ceil(image / s) ** 2 for s in strides) * per_position
+
+
+def _initial_ce(p: float, *, anchors: int, classes: int = 80, positives: int = 100) -> tuple[float, float]:
+    """Plain CE (gamma 0, no alpha) of one image in the first iteration, every anchor and class predicted p
+    (a sigmoid per anchor and class, Sec. 3.3): (total loss / positives, the background terms' share of it).
+    The loss of one term of each kind comes from the implementation; the counts multiply it."""
+    logit = torch.full((2,), math.log(p / (1 - p)), dtype=torch.float64)
+    pos_term, neg_term = focal_loss(logit, torch.tensor([1.0, 0.0], dtype=torch.float64), alpha=-1, gamma=0.0,
+                                    reduction="none").tolist()
+    background = (anchors * classes - positives) * neg_term
+    total = background + positives * pos_term
+    return total / positives, background / total
 
 
 # ----------------------------------------------------------------------------- loss concentration (Fig. 4)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from implementations.gcn import gcn, mlp, propagation_matrix, untrained_embedding_gcn
+from implementations.gcn import GraphConvolution, gcn, mlp, propagation_matrix, untrained_embedding_gcn
 from pipelines.common import REPO, map_seeds
 from pipelines.train import seed_everything
 
@@ -33,6 +33,34 @@ def edge_index_of(graph: nx.Graph) -> tuple[torch.Tensor, int]:
 def spectrum(graph: nx.Graph, renormalize: bool) -> np.ndarray:
     ei, n = edge_index_of(graph)
     return np.linalg.eigvalsh(propagation_matrix(ei, n, renormalize=renormalize, dtype=torch.float64).to_dense().numpy())
+
+
+# --- Sec. 2.2: the cost of Eq. 8 is O(|E| F C) ---
+
+def layer_macs(edges: int, *, degree: int, in_features: int, out_features: int, seed: int = 0) -> tuple[int, int]:
+    """(|E|, multiply-adds of one GraphConvolution forward) on a random graph with `edges` edge draws and
+    2 * edges / degree nodes. Dense part (H W + b) counted by FlopCounterMode on the real forward; sparse part
+    (A_hat times the transformed features) = nnz(A_hat) * out_features, read off the CSR matrix the layer uses
+    (FlopCounterMode does not count sparse products). |E| = distinct undirected edges after deduplication."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    n = 2 * edges // degree
+    gen = torch.Generator().manual_seed(seed)
+    a_hat = propagation_matrix(torch.randint(0, n, (2, edges), generator=gen), n)
+    layer = GraphConvolution(in_features, out_features)
+    x = torch.randn(n, in_features, generator=gen)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        layer.linear(x)
+    nnz = a_hat.values().numel()
+    return (nnz - n) // 2, counter.get_total_flops() // 2 + nnz * out_features
+
+
+def complexity_slope(c: dict) -> tuple[float, list[int], list[int]]:
+    """Log-log slope of one layer's multiply-adds against |E| for graphs of growing size at fixed mean degree."""
+    counts = [layer_macs(e, degree=c["complexity_degree"], in_features=c["complexity_in"],
+                         out_features=c["complexity_out"]) for e in c["complexity_edges"]]
+    e, macs = [k[0] for k in counts], [k[1] for k in counts]
+    return float(np.polyfit(np.log(e), np.log(macs), 1)[0]), e, macs
 
 
 # --- node classification: full-batch training as in Sec. 5.2 ---
@@ -174,6 +202,11 @@ def measure(cfg: dict, run) -> dict:
     metrics["eig_renorm_min"] = min(float(s.min()) for s in renorm)
     metrics["eig_renorm_max"] = max(float(s.max()) for s in renorm)
 
+    slope, edges, macs = complexity_slope(cfg)
+    metrics["layer_macs_loglog_slope_vs_edges"] = slope
+    metrics["layer_macs_per_edge_feature_product"] = [m / (e * cfg["complexity_in"] * cfg["complexity_out"])
+                                                      for e, m in zip(edges, macs)]
+
     sbm = map_seeds(sbm_run, seeds)
     metrics["sbm_acc_gcn"] = [g for g, _ in sbm]
     metrics["sbm_acc_mlp"] = [m for _, m in sbm]
@@ -182,6 +215,9 @@ def measure(cfg: dict, run) -> dict:
 
     setting = {"spectrum_graphs": list(SPECTRUM_GRAPHS) + ["(networkx bundled, unweighted)"],
                "sbm": {k: cfg[k] for k in cfg if k.startswith("sbm_")},
+               "complexity": {"edges": edges, "macs": macs, "mean_degree": cfg["complexity_degree"],
+                              "C_in": cfg["complexity_in"], "F_out": cfg["complexity_out"],
+                              "graphs": "uniform random edge draws, 2|E|/degree nodes, seed 0"},
                "training": {k: cfg[k] for k in ("hidden", "dropout", "lr", "weight_decay", "epochs", "early_stop_window")},
                "karate": f"untrained 34-4-4-2 tanh GCN, X = I, {cfg['karate_seeds']} seeds, 5-fold 3-NN accuracy "
                          "on the two factions minus that of a N(0, I_2) embedding"}

@@ -1,11 +1,12 @@
-"""MobileNet v1: parameters and multiply-adds of Tables 2, 3, 4, 6 and 7 (exact, meta device), and on sklearn's
-digits the accuracy cost of depthwise-separable convolutions (Table 4, scaled down). Full profile: ImageNet top-1.
+"""MobileNet v1: parameters and multiply-adds of Tables 2-7 (exact, meta device), and on sklearn's digits the
+accuracy cost of depthwise-separable convolutions (Table 4) and thinner vs shallower nets (Table 5), scaled down.
+Full profile: ImageNet top-1 of 1.0 MobileNet-224, and of Table 5's 0.75 MobileNet vs Shallow MobileNet.
 """
 from __future__ import annotations
 
 from torch import nn
 
-from implementations.mobilenet import layer_type, mobilenet
+from implementations.mobilenet import SHALLOW_ROWS, layer_type, mobilenet
 from implementations.vgg import vgg
 from pipelines.common import map_seeds
 from pipelines.imagenet import imagenet_top1_top5
@@ -48,6 +49,9 @@ def structure() -> dict:
     for size in (192, 160, 128):  # Table 7: resolution multiplier rho = size / 224
         m[f"macs_millions_res_{size}"] = count_macs(net, (3, size, size)) / 1e6
     m["layers_counting_dw_and_pw"] = sum(isinstance(x, (nn.Conv2d, nn.Linear)) for x in net.modules())
+    shallow = on_meta(lambda: mobilenet(skip_rows=SHALLOW_ROWS))  # Table 5, "Shallow MobileNet"
+    m["params_millions_shallow_mobilenet"] = weights(shallow) / 1e6
+    m["macs_millions_shallow_mobilenet"] = count_macs(shallow, (3, 224, 224)) / 1e6
     full = on_meta(lambda: mobilenet(separable_convs=False))  # Table 4, "Conv MobileNet"
     m["params_millions_conv_mobilenet"] = weights(full) / 1e6
     m["macs_millions_conv_mobilenet"] = count_macs(full, (3, 224, 224)) / 1e6
@@ -67,14 +71,22 @@ def structure() -> dict:
     return m
 
 
-def mini(separable_convs: bool):
+def mini(separable_convs: bool = True, alpha: float | None = None, skip_rows: tuple[int, ...] = ()):
     c = CFG
-    return lambda: mobilenet(alpha=c["alpha"], num_classes=10, in_channels=1, separable_convs=separable_convs,
-                             blocks=c["blocks"], stem_stride=1)
+    return lambda: mobilenet(alpha=alpha or c["alpha"], num_classes=10, in_channels=1, separable_convs=separable_convs,
+                             blocks=c["blocks"], stem_stride=1, skip_rows=skip_rows)
+
+
+def mini_thinner_and_shallower():
+    """Table 5 scaled down: from the mini net, a thinner one (width thin_alpha, every row) and a shallower one (width
+    alpha, the stride-1 rows that repeat a width left out, as the paper leaves out its repeated 14x14x512 rows)."""
+    return mini(alpha=CFG["thin_alpha"]), mini(skip_rows=tuple(CFG["shallow_skip_rows"]))
 
 
 def arms(seed: int) -> dict:
-    return {sep: digits_accuracy(mini(sep), seed, CFG) for sep in (True, False)}
+    thin, shallow = mini_thinner_and_shallower()
+    return {"separable": digits_accuracy(mini(True), seed, CFG), "full_conv": digits_accuracy(mini(False), seed, CFG),
+            "thinner": digits_accuracy(thin, seed, CFG), "shallower": digits_accuracy(shallow, seed, CFG)}
 
 
 def measure(cfg: dict, run) -> dict:
@@ -82,19 +94,20 @@ def measure(cfg: dict, run) -> dict:
     CFG.update(cfg)
     metrics = structure()
     if run.profile == "full":
-        seed_everything(0)
-        res = imagenet_top1_top5(mobilenet(), cfg["imagenet"], run)
-        metrics.update({f"imagenet_{k}_1p0_224": v for k, v in res.items()})
-        return {"seeds": [0], "metrics": metrics, "setting": {"data": "ImageNet ILSVRC-2012 train/val folders",
-                                                               "model": "1.0 MobileNet-224", "recipe": cfg["imagenet"]}}
+        return measure_full(cfg, run, metrics)
     seeds = list(range(cfg["seeds"]))
     acc = map_seeds(arms, seeds)
     m_sep, m_full = on_meta(mini(True)), on_meta(mini(False))
+    m_thin, m_shallow = (on_meta(b) for b in mini_thinner_and_shallower())
     metrics.update({
-        "test_acc_mini_separable": [a[True] for a in acc], "test_acc_mini_full_conv": [a[False] for a in acc],
-        "test_acc_separable_minus_full_conv": [a[True] - a[False] for a in acc],
+        "test_acc_mini_separable": [a["separable"] for a in acc], "test_acc_mini_full_conv": [a["full_conv"] for a in acc],
+        "test_acc_separable_minus_full_conv": [a["separable"] - a["full_conv"] for a in acc],
         "macs_ratio_mini_full_over_separable": count_macs(m_full, (1, 8, 8)) / count_macs(m_sep, (1, 8, 8)),
         "params_ratio_mini_full_over_separable": weights(m_full) / weights(m_sep),
+        "test_acc_mini_thinner": [a["thinner"] for a in acc], "test_acc_mini_shallower": [a["shallower"] for a in acc],
+        "test_acc_thinner_minus_shallower": [a["thinner"] - a["shallower"] for a in acc],
+        "macs_ratio_mini_thinner_over_shallower": count_macs(m_thin, (1, 8, 8)) / count_macs(m_shallow, (1, 8, 8)),
+        "params_ratio_mini_thinner_over_shallower": weights(m_thin) / weights(m_shallow),
     })
     setting = {
         "structure": "MobileNet v1 of Table 1 built on the meta device at 224x224 (and 192/160/128); parameters = conv "
@@ -102,6 +115,29 @@ def measure(cfg: dict, run) -> dict:
         "data": "sklearn digits 8x8, 1,258 train / 539 test, split seeded by the seed",
         "models": f"stem (stride 1) + first {cfg['blocks']} rows of Table 1, alpha {cfg['alpha']}: depthwise separable vs "
                   f"full 3x3 convolutions (Table 4's comparison)",
+        "table5": f"thinner (alpha {cfg['thin_alpha']}, every row) vs shallower (alpha {cfg['alpha']}, rows "
+                  f"{cfg['shallow_skip_rows']} left out) at about equal multiply-adds",
         "training": f"SGD momentum 0.9, lr {cfg['lr']}, batch {cfg['batch_size']}, {cfg['epochs']} epochs",
     }
     return {"seeds": seeds, "metrics": metrics, "setting": setting}
+
+
+def measure_full(cfg: dict, run, metrics: dict) -> dict:
+    """ImageNet, one run per seed and model: 1.0 MobileNet-224, and Table 5's 0.75 MobileNet vs Shallow MobileNet."""
+    models = {"1p0_224": lambda: mobilenet(), "0p75_224": lambda: mobilenet(alpha=0.75),
+              "shallow_224": lambda: mobilenet(skip_rows=SHALLOW_ROWS)}
+    err = {name: [] for name in models}
+    for seed in cfg["seeds_imagenet"]:
+        for name, build in models.items():
+            seed_everything(seed)
+            err[name].append(imagenet_top1_top5(build(), cfg["imagenet"], run))
+    for name, res in err.items():
+        for k in ("top1_error", "top5_error"):
+            metrics[f"imagenet_{k}_{name}"] = [r[k] for r in res]
+    # Table 5 compares accuracies: the thinner net's accuracy gain is the shallower net's extra error
+    metrics["imagenet_top1_acc_thinner_minus_shallower"] = [
+        s["top1_error"] - t["top1_error"] for t, s in zip(err["0p75_224"], err["shallow_224"])]
+    setting = {"data": "ImageNet ILSVRC-2012 train/val folders", "recipe": cfg["imagenet"],
+               "models": "1.0 MobileNet-224; Table 5: 0.75 MobileNet-224 vs Shallow MobileNet (1.0, the five "
+                         "14x14x512 rows removed)"}
+    return {"seeds": cfg["seeds_imagenet"], "metrics": metrics, "setting": setting}

@@ -1,5 +1,7 @@
 """U-Net: the paper's network measured on the meta device, Eq. 2 computed on exact geometry, and a scaled-down
 U-Net trained on generated scenes of touching discs: with vs without skips, with vs without the weight map.
+full: also the paper's U-Net (padded convolutions) on the ISBI 2012 EM stack and on PhC-U373 from local folders,
+scored on held-out slices / a held-out sequence (the challenges' hidden test labels are not available).
 """
 from __future__ import annotations
 
@@ -7,12 +9,16 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from scipy import ndimage  # noqa: E402
 
 from implementations.unet import output_size, unet, weight_map, weighted_cross_entropy  # noqa: E402
-from pipelines.common import map_seeds  # noqa: E402
-from pipelines.data import touching_discs  # noqa: E402
+from pipelines.common import map_seeds, progress  # noqa: E402
+from pipelines.data import DataUnavailable, touching_discs  # noqa: E402
 from pipelines.structural import count_params, on_meta  # noqa: E402
 from pipelines.train import seed_everything  # noqa: E402
 
@@ -96,7 +102,155 @@ def save_figure(cfg: dict, results: dict, path) -> None:
     plt.close(fig)
 
 
+# ------------------------------------------------------------------- full profile: ISBI 2012 EM and PhC-U373
+def read_tif(path: Path) -> np.ndarray:
+    import tifffile
+
+    return np.asarray(tifffile.imread(path))
+
+
+def isbi2012(folder) -> tuple[np.ndarray, np.ndarray]:
+    """The ISBI 2012 EM training stack: (30, 512, 512) images and labels (255 = cell interior, 0 = membrane)."""
+    folder = Path(folder or "")
+    files = [folder / "train-volume.tif", folder / "train-labels.tif"]
+    if not all(f.is_file() for f in files):
+        raise DataUnavailable(
+            f"ISBI 2012 EM data not found in {str(folder)!r}: download train-volume.tif and train-labels.tif of the "
+            f"'Segmentation of neuronal structures in EM stacks' challenge (https://imagej.net/events/isbi-2012-"
+            f"segmentation-challenge, after registering) into one folder and set unet.full.isbi_dir in params.yaml")
+    return read_tif(files[0]), read_tif(files[1])
+
+
+def cell_tracking_sequence(folder, sequence: str) -> tuple[np.ndarray, np.ndarray]:
+    """The annotated frames of one Cell Tracking Challenge sequence: images <seq>/tNNN.tif and instance masks
+    <seq>_GT/SEG/man_segNNN.tif (0 = background), as lists of equal-sized arrays."""
+    folder = Path(folder or "")
+    masks = sorted((folder / f"{sequence}_GT" / "SEG").glob("man_seg*.tif"))
+    if not masks:
+        raise DataUnavailable(
+            f"no Cell Tracking Challenge data in {str(folder)!r} (looked for {sequence}_GT/SEG/man_seg*.tif): download "
+            f"the PhC-C2DH-U373 training data set (http://celltrackingchallenge.net/2d-datasets/), unzip it and set "
+            f"unet.full.phc_u373_dir in params.yaml to the folder holding 01/, 01_GT/, 02/, 02_GT/")
+    images = [read_tif(folder / sequence / f"t{m.stem[len('man_seg'):]}.tif") for m in masks]
+    return np.stack(images).astype(np.float32), np.stack([read_tif(m) for m in masks]).astype(np.int64)
+
+
+def standardize(images: np.ndarray) -> torch.Tensor:
+    x = torch.tensor(images, dtype=torch.float32)[:, None]
+    return (x - x.mean((2, 3), keepdim=True)) / x.std((2, 3), keepdim=True).clamp_min(1e-6)
+
+
+def predict_whole(model, x: torch.Tensor, device: str, multiple: int) -> torch.Tensor:
+    """Class map of whole images: mirror-padded to a multiple of 2^depth (the paper's mirroring of the border)."""
+    h, w = x.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    with torch.no_grad():
+        out = model(F.pad(x.to(device), (0, pw, 0, ph), mode="reflect"))
+    return out[..., :h, :w].argmax(1).cpu()
+
+
+def train_real(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, cfg: dict, seed: int, device: str, desc: str):
+    """The paper's U-Net (64..1024 channels, 4 poolings, padded 3x3 convs) trained on random crops with flips and
+    90-degree rotations (Sec. 3.1's shift and rotation invariance; elastic deformations are not used)."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = unet(base=cfg["real_base"], depth=cfg["real_depth"], padding=1).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["real_lr"])
+    crop = cfg["real_crop"]
+    for _ in progress(range(cfg["real_steps"]), desc=desc, enabled=cfg.get("show_progress", False)):
+        idx = torch.randint(0, len(X), (cfg["real_batch_size"],), generator=gen)
+        top = int(torch.randint(0, X.shape[-2] - crop + 1, (1,), generator=gen))
+        left = int(torch.randint(0, X.shape[-1] - crop + 1, (1,), generator=gen))
+        k, flip = int(torch.randint(0, 4, (1,), generator=gen)), bool(torch.randint(0, 2, (1,), generator=gen))
+        batch = [t[idx][..., top:top + crop, left:left + crop] for t in (X, y, w)]
+        batch = [b.rot90(k, (-2, -1)) for b in batch]
+        if flip:
+            batch = [b.flip(-1) for b in batch]
+        xb, yb, wb = (b.to(device) for b in batch)
+        loss = weighted_cross_entropy(model(xb), yb, wb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+def rand_error(segments_true: np.ndarray, segments_pred: np.ndarray) -> float:
+    """1 - foreground-restricted Rand F-score (Arganda-Carreras et al. 2015): over the pixels the truth puts inside
+    a cell (label > 0); pixels the prediction puts on a membrane (label 0) count as single-pixel segments."""
+    keep = segments_true > 0
+    t, p = segments_true[keep], segments_pred[keep].astype(np.int64)
+    singles = p == 0
+    p = np.where(singles, p.max() + 1 + np.arange(len(p)), p)
+    _, t = np.unique(t, return_inverse=True)
+    _, p = np.unique(p, return_inverse=True)
+    joint = np.unique(t * (p.max() + 1) + p, return_counts=True)[1].astype(np.float64)
+    sum_joint = (joint ** 2).sum()
+    split = sum_joint / (np.bincount(p).astype(np.float64) ** 2).sum()
+    merge = sum_joint / (np.bincount(t).astype(np.float64) ** 2).sum()
+    return float(1.0 - 2 * split * merge / (split + merge))
+
+
+def seg_measure(instances_true: np.ndarray, foreground_pred: np.ndarray) -> float:
+    """The Cell Tracking Challenge's SEG: mean over true objects of the Jaccard index with the predicted connected
+    component covering more than half of it (0 when there is none)."""
+    pred, _ = ndimage.label(foreground_pred)
+    scores = []
+    for i in np.unique(instances_true[instances_true > 0]):
+        obj = instances_true == i
+        ids, counts = np.unique(pred[obj], return_counts=True)
+        best = ids[np.argmax(counts)]
+        if best > 0 and counts.max() > 0.5 * obj.sum():
+            scores.append((obj & (pred == best)).sum() / (obj | (pred == best)).sum())
+        else:
+            scores.append(0.0)
+    return float(np.mean(scores))
+
+
+def isbi_run(cfg: dict, seed: int, device: str) -> dict:
+    images, labels = isbi2012(cfg["isbi_dir"])
+    n = cfg["isbi_train_slices"]
+    X, membrane = standardize(images), torch.tensor(labels == 0, dtype=torch.long)
+    w = torch.ones(membrane.shape)  # the EM stack is trained without the border weights (Eq. 2 is for the cells)
+    model = train_real(X[:n], membrane[:n], w[:n], cfg, seed, device, f"isbi seed {seed}")
+    pred = predict_whole(model, X[n:], device, 2 ** cfg["real_depth"]).numpy()
+    truth = membrane[n:].numpy()
+    rand = [rand_error(ndimage.label(t == 0)[0], ndimage.label(p == 0)[0]) for t, p in zip(truth, pred)]
+    return {"pixel_error": float((pred != truth).mean()), "rand_error": float(np.mean(rand))}
+
+
+def phc_u373_run(cfg: dict, seed: int, device: str) -> float:
+    (img_tr, inst_tr), (img_te, inst_te) = (cell_tracking_sequence(cfg["phc_u373_dir"], s) for s in ("01", "02"))
+    w = torch.tensor(np.stack([weight_map(i, w0=cfg["w0"], sigma=cfg["sigma"]) for i in inst_tr]), dtype=torch.float32)
+    model = train_real(standardize(img_tr), torch.tensor(inst_tr > 0, dtype=torch.long), w, cfg, seed, device,
+                       f"phc-u373 seed {seed}")
+    pred = predict_whole(model, standardize(img_te), device, 2 ** cfg["real_depth"]).numpy()
+    return float(np.mean([seg_measure(t, p == 1) for t, p in zip(inst_te, pred)]))
+
+
+def measure_real(cfg: dict, run) -> tuple[dict, dict]:
+    cfg = {**cfg, "show_progress": run.show_progress}
+    seeds = list(range(cfg["real_seeds"]))
+    isbi = [isbi_run(cfg, s, run.device) for s in seeds]
+    metrics = {"isbi_heldout_pixel_error": [r["pixel_error"] for r in isbi],
+               "isbi_heldout_rand_error": [r["rand_error"] for r in isbi],
+               "phc_u373_heldout_seg": [phc_u373_run(cfg, s, run.device) for s in seeds]}
+    model = (f"U-Net base {cfg['real_base']}, depth {cfg['real_depth']}, padded 3x3 convs; Adam lr {cfg['real_lr']}, "
+             f"{cfg['real_steps']} steps of {cfg['real_batch_size']} random {cfg['real_crop']}^2 crops with flips and "
+             f"rotations; whole-image prediction with mirrored borders; seeds {seeds}")
+    setting = {
+        "isbi2012": f"ISBI 2012 EM training stack from {cfg['isbi_dir']}: slices 1-{cfg['isbi_train_slices']} train, "
+                    f"the rest held out (the challenge's test labels are hidden); membrane vs cell, no border weights; "
+                    f"pixel error and foreground-restricted Rand error (1 - Rand F-score of the connected cells) "
+                    f"computed locally; the warping error is not computed. {model}",
+        "phc_u373": f"Cell Tracking Challenge PhC-C2DH-U373 from {cfg['phc_u373_dir']}: annotated frames of sequence "
+                    f"01 train (Eq. 2 weights, w0 = {cfg['w0']}, sigma = {cfg['sigma']}), sequence 02 held out; SEG "
+                    f"(matched-object Jaccard) of the predicted connected components. {model}"}
+    return metrics, setting
+
+
 def measure(cfg: dict, run) -> dict:
+    # full: the real data first, so that a missing data set stops the stage before the small experiment runs
+    real_metrics, real_setting = measure_real(cfg, run) if run.profile == "full" else ({}, {})
     metrics = structural()
     arms = ["noskip", "skip", "skip_weightmap"]
     seeds = list(range(cfg["seeds"]))
@@ -113,11 +267,14 @@ def measure(cfg: dict, run) -> dict:
         a - b for a, b in zip(per("skip_weightmap", "border_recall"), per("skip", "border_recall"))]
     metrics["iou_weightmap_minus_plain"] = [a - b for a, b in zip(per("skip_weightmap", "iou"), per("skip", "iou"))]
     save_figure(cfg, results, run.figures / "masks.png")
-    return {"seeds": seeds, "metrics": metrics, "setting": {
+    setting = {
         "data": f"generated scenes of {cfg['discs']} overlapping discs, {cfg['image_size']}^2, touching discs split by a "
                 f"1-px background border drawn as a faint membrane, Gaussian noise {cfg['noise']}; "
                 f"{cfg['train_images']} training scenes per seed, one fixed set of {cfg['test_images']} test scenes",
         "model": f"padded U-Net, depth {cfg['depth']}, base width {cfg['base']}",
         "training": f"Adam lr {cfg['lr']}, {cfg['steps']} steps of batch {cfg['batch_size']}",
         "weight_map": f"Eq. 2, w0 = {cfg['w0']}, sigma = {cfg['sigma']}, w_c = 1",
-        "arms": arms}}
+        "arms": arms}
+    metrics.update(real_metrics)
+    setting.update(real_setting)
+    return {"seeds": seeds, "metrics": metrics, "setting": setting}

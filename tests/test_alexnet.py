@@ -1,5 +1,6 @@
 """AlexNet: the two-GPU network's structure (exact, meta device), torchvision's variant, the Fig. 1 CNN, and the
 full profile's ImageNet loading/training code on a tiny fake ImageFolder."""
+from functools import partial
 from types import SimpleNamespace
 
 import numpy as np
@@ -9,7 +10,7 @@ import torchvision
 from PIL import Image
 
 from implementations.alexnet import alexnet, four_layer_cnn, neurons_per_layer, response_norm
-from pipelines.alexnet import iterations_to_train_error, measure
+from pipelines.alexnet import imagenet_ablations, iterations_to_train_error, measure
 from pipelines.imagenet import imagenet_datasets, imagenet_top1_top5
 from pipelines.data import DataUnavailable
 from pipelines.structural import count_params, on_meta
@@ -74,4 +75,25 @@ def test_full_profile_imagenet_loading_and_training_offline(tmp_path):
 def test_full_profile_without_data_says_what_to_do(monkeypatch):
     monkeypatch.delenv("IMAGENET_DIR", raising=False)
     with pytest.raises(DataUnavailable, match="IMAGENET_DIR"):
-        measure({"imagenet": {"data_dir": None}}, SimpleNamespace(profile="full", device="cpu", show_progress=False))
+        measure({"imagenet": {"data_dir": None}, "seeds_imagenet": [0]},
+                SimpleNamespace(profile="full", device="cpu", show_progress=False))
+
+
+def test_ablations_keep_sizes_and_drop_only_their_part():
+    base, no_lrn, z2 = (on_meta(partial(alexnet, **k)) for k in ({}, {"lrn": False}, {"overlapping_pool": False}))
+    assert count_params(no_lrn) == count_params(z2) == count_params(base)
+    assert not any(isinstance(m, torch.nn.LocalResponseNorm) for m in no_lrn.modules())
+    pools = [m for m in z2.modules() if isinstance(m, torch.nn.MaxPool2d)]
+    assert [(p.kernel_size, p.stride) for p in pools] == [(2, 2)] * 3
+    # Sec. 3.4: z=2, s=2 "produces output of equivalent dimensions"
+    assert neurons_per_layer(z2) == neurons_per_layer(base)
+
+
+def test_full_profile_lrn_and_pooling_ablations_on_fake_imagenet(tmp_path):
+    _fake_image_folder(tmp_path, per_class=1)
+    cfg = {"seeds_imagenet": [0], "imagenet": {"data_dir": str(tmp_path), "batch_size": 2, "workers": 0, "epochs": 1,
+                                               "lr": 0.01, "lr_step_epochs": 1}}
+    m = imagenet_ablations(cfg, SimpleNamespace(device="cpu", show_progress=False))
+    assert set(m) == {f"imagenet_{k}{s}" for k in ("top1_error", "top5_error")
+                      for s in ("", "_reduction_by_lrn", "_reduction_by_overlapping_pool")}
+    assert all(len(v) == 1 and -1 <= v[0] <= 1 for v in m.values())

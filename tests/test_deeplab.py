@@ -38,3 +38,55 @@ def test_dense_crf_zero_pairwise_is_softmax_and_smooths_noise():
     u[:, 4, 4] = torch.tensor([1.0, 0.0])
     q = dense_crf(u, torch.zeros(3, 8, 8), w_appearance=3, theta_alpha=3, theta_beta=10, w_smooth=3)
     assert q.argmax(0).eq(1).all()
+
+
+def fake_voc(root):
+    """A tiny VOC 2012 folder in torchvision's layout: JPEGImages, palette-PNG SegmentationClass, split files."""
+    import numpy as np
+    from PIL import Image
+
+    sizes = {"a": (40, 52), "b": (30, 36), "c": (44, 40)}  # train: a, b (b smaller than the crop); val: c
+    voc = root / "VOCdevkit" / "VOC2012"
+    for d in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
+        (voc / d).mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name, (h, w) in sizes.items():
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(voc / "JPEGImages" / f"{name}.jpg")
+        label = np.zeros((h, w), np.uint8)
+        label[5:20, 5:20], label[20, :] = 15, 255  # a "person" square and a boundary row to ignore
+        png = Image.fromarray(label, mode="P")
+        png.putpalette([0, 0, 0] * 256)
+        png.save(voc / "SegmentationClass" / f"{name}.png")
+    (voc / "ImageSets/Segmentation/train.txt").write_text("a\nb\n")
+    (voc / "ImageSets/Segmentation/val.txt").write_text("c\n")
+
+
+def test_voc_loading_crops_and_training_on_a_fake_folder(tmp_path):
+    import pytest
+
+    from pipelines.data import DataUnavailable
+    from pipelines.deeplab import train_voc, voc2012, voc_pair
+
+    fake_voc(tmp_path)
+    train, val = voc2012("train", root=tmp_path), voc2012("val", root=tmp_path)
+    assert len(train) == 2 and len(val) == 1
+    x, y = voc_pair(*train[1], 32, torch.Generator().manual_seed(0))  # 30x36 image: padded to the crop
+    assert x.shape == (3, 32, 32) and y.shape == (32, 32) and set(y.unique().tolist()) <= {0, 15, 255}
+    x, y = voc_pair(*val[0], None, None)
+    assert x.shape == (3, 44, 40) and (y == 15).sum() == 15 * 15 and (y == 255).sum() == 40
+    cfg = dict(voc_lr=1e-3, voc_steps=1, voc_batch_size=2, voc_crop=32)
+    miou = train_voc("largefov", 0, cfg, train, val, "cpu", pretrained=False)
+    assert 0.0 <= miou <= 1.0
+    (tmp_path / "VOCdevkit/VOC2012/ImageSets/Segmentation/val.txt").unlink()
+    with pytest.raises(DataUnavailable, match="VOC 2012"):
+        voc2012("val", root=tmp_path)
+
+
+def test_voc_mean_iou_ignores_boundaries():
+    from pipelines.deeplab import confusion, miou_from_confusion
+
+    truth = torch.tensor([0, 0, 1, 1, 255])
+    pred = torch.tensor([0, 1, 1, 1, 0])
+    conf = confusion(pred, truth, 21)
+    assert conf.sum() == 4  # the 255 pixel is left out
+    assert abs(miou_from_confusion(conf) - (1 / 2 + 2 / 3) / 2) < 1e-12

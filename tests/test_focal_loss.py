@@ -7,6 +7,7 @@ from torchvision.ops import sigmoid_focal_loss
 
 from implementations.focal_loss import (balanced_cross_entropy, dense_classifier, focal_loss, modulating_factor,
                                         prior_bias)
+from pipelines.focal_loss import _initial_ce, _retinanet_anchors
 
 
 def test_focal_loss_hand_computation():
@@ -55,3 +56,12 @@ def test_retinanet_head_size():
     # 4 x (256*256*9 + 256) + 256*9*9 + 9 for K = 1 class and A = 9 anchors (Fig. 3c, KA outputs)
     net = dense_classifier(num_classes=9)
     assert sum(p.numel() for p in net.parameters()) == 4 * (256 * 256 * 9 + 256) + 256 * 9 * 9 + 9
+
+
+def test_initial_ce_of_a_retinanet_sized_head():
+    assert _retinanet_anchors() == (100 ** 2 + 50 ** 2 + 25 ** 2 + 13 ** 2 + 7 ** 2) * 9 == 120087
+    per_pos, share = _initial_ce(0.5, anchors=1000, classes=2, positives=10)
+    assert math.isclose(per_pos, 2000 * math.log(2) / 10, rel_tol=1e-12)  # every term is log 2 at p = 0.5
+    assert math.isclose(share, 1990 / 2000, rel_tol=1e-12)
+    per_pos, share = _initial_ce(0.01, anchors=1000, classes=2, positives=10)
+    assert math.isclose(per_pos, (1990 * -math.log(0.99) + 10 * -math.log(0.01)) / 10, rel_tol=1e-9)

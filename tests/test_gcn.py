@@ -8,7 +8,7 @@ import scipy.sparse as sp
 import torch
 
 from implementations.gcn import gcn, mlp, propagation_matrix, untrained_embedding_gcn
-from pipelines.gcn import edge_index_of, load_planetoid, spectrum
+from pipelines.gcn import edge_index_of, layer_macs, load_planetoid, spectrum
 
 
 def dense_reference(graph, renormalize):
@@ -92,3 +92,13 @@ def test_planetoid_loader_on_tiny_raw_files(tmp_path):
 def test_planetoid_loader_says_where_to_get_the_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="kimiyoung/planetoid"):
         load_planetoid(tmp_path, "cora")
+
+
+def test_layer_macs_counts_dense_transform_and_sparse_product():
+    edges, degree, c, f = 2000, 10, 8, 4
+    n = 2 * edges // degree
+    e, macs = layer_macs(edges, degree=degree, in_features=c, out_features=f)
+    a_hat = propagation_matrix(torch.randint(0, n, (2, edges), generator=torch.Generator().manual_seed(0)), n)
+    nnz = a_hat.values().numel()
+    assert nnz == 2 * e + n  # both directions of every distinct edge plus the self-loops of A + I
+    assert macs == n * c * f + nnz * f  # H W, then A_hat (H W): O(|E| F C) for |E| >= N

@@ -1,9 +1,13 @@
 """GoogLeNet: the Table 1 network (true 5x5 branch), its depth, parameters and multiply-adds, against torchvision."""
+from types import SimpleNamespace
+
 import torch
 import torchvision
 
 from implementations.googlenet import Inception, depth, googlenet
+from pipelines.googlenet import measure
 from pipelines.structural import count_macs, count_params, on_meta
+from test_alexnet import _fake_image_folder  # tests/ is on sys.path (pytest, rootdir without __init__)
 
 
 def test_output_shapes_with_and_without_aux_heads():
@@ -44,3 +48,22 @@ def test_differs_from_torchvision_only_by_the_5x5_branch_and_bn():
 def test_inception_3a_output_channels():
     block = Inception(192, 64, 96, 128, 16, 32, 32)
     assert block(torch.zeros(1, 192, 28, 28)).shape == (1, 256, 28, 28)
+
+
+def test_fc_head_ablation_changes_only_the_head():
+    x = torch.zeros(2, 3, 224, 224, device="meta")
+    fc = on_meta(lambda: googlenet(head="fc"))
+    assert fc(x).shape == (2, 1000)
+    assert [type(m) for m in fc.head] == [torch.nn.Flatten, torch.nn.Linear, torch.nn.ReLU, torch.nn.Dropout, torch.nn.Linear]
+    assert fc.head[1].in_features == 1024 * 7 * 7 and fc.head[1].out_features == 1024  # the aux classifier's FC size
+    assert count_params(fc) - count_params(fc.head) == count_params(on_meta(googlenet)) - 1025 * 1000
+
+
+def test_full_profile_avgpool_vs_fc_on_fake_imagenet(tmp_path):
+    _fake_image_folder(tmp_path, per_class=1)
+    cfg = {"seeds_imagenet": [0], "imagenet": {"data_dir": str(tmp_path), "batch_size": 2, "workers": 0, "epochs": 1,
+                                               "lr": 0.01, "lr_step_epochs": 1}}
+    out = measure(cfg, SimpleNamespace(profile="full", device="cpu", show_progress=False))
+    m = out["metrics"]
+    assert out["seeds"] == [0] and len(m["imagenet_top1_acc_avgpool_minus_fc"]) == 1
+    assert m["imagenet_top1_acc_avgpool_minus_fc"][0] == m["imagenet_top1_error_fc_head"][0] - m["imagenet_top1_error"][0]

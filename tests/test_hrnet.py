@@ -29,3 +29,16 @@ def test_fusion_off_removes_only_fusion():
 def test_pck_is_one_on_the_target_heatmaps():
     X, H, C = stick_figures(4, 32, 5, seed=0)
     assert pck(H, C, threshold=4) == 1.0
+
+
+def test_full_profile_says_what_coco_needs():
+    import pytest
+
+    from pipelines.data import DataUnavailable
+    from pipelines.hrnet import measure
+
+    class Run:
+        profile = "full"
+
+    with pytest.raises(DataUnavailable, match="pycocotools"):
+        measure({}, Run())

@@ -4,6 +4,7 @@ from torch import nn
 
 from implementations.lstm import (LSTM1997, lstm1997_classifier, rnn_classifier, torch_lstm_classifier,
                                   weight_count_1997, weight_count_torch_lstm)
+from pipelines.lstm import adding_batch
 from pipelines.structural import count_params
 
 
@@ -77,3 +78,18 @@ def test_forget_bias_sits_on_the_forget_gate_slice():
     model = torch_lstm_classifier(input_size=4, num_classes=2, hidden=3, forget_bias=5.0)
     b = model.recurrent.bias_ih_l0 + model.recurrent.bias_hh_l0
     assert torch.equal(b[3:6], torch.full((3,), 5.0))
+
+
+def test_adding_problem_sequences_follow_exp4():
+    T, n = 100, 4096
+    x, y = adding_batch(n, T=T, gen=torch.Generator().manual_seed(0))
+    assert x.shape == (T, n, 2)
+    value, marker = x[..., 0], x[..., 1]
+    marked = marker == 1.0
+    assert (marked.sum(0) == 2).all()  # exactly two marked pairs per sequence
+    first = marked.float().argmax(0)
+    assert (first < 10).all()  # X1 among the first ten pairs
+    assert (marked[T // 2:].sum(0) == 0).all()  # X2 among the first T/2 - 1 other pairs: minimal lag ~T/2
+    assert ((marker == 0) | marked | (marker == -1)).all()
+    assert torch.allclose(y, 0.5 + (value * marked).sum(0) / 4)  # target 0.5 + (X1 + X2) / 4
+    assert (value.abs() <= 1).all() and (y >= 0).all() and (y <= 1).all()

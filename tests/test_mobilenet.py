@@ -1,12 +1,15 @@
 """MobileNet v1 (Table 1): shapes, exact parameter and multiply-add counts, the width/resolution multipliers, and
 the depthwise-separable cost identity of Eq. 5."""
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch import nn
 
-from implementations.mobilenet import mobilenet
-from pipelines.mobilenet import structure, weights
+from implementations.mobilenet import SHALLOW_ROWS, mobilenet
+from pipelines.mobilenet import measure_full, structure, weights
 from pipelines.structural import count_macs, count_params, on_meta
+from test_alexnet import _fake_image_folder  # tests/ is on sys.path (pytest, rootdir without __init__)
 
 
 def test_output_shape_and_table1_layout():
@@ -49,3 +52,25 @@ def test_eq5_reduction_and_table2_shares_sum_to_one():
 def test_scaled_down_model_on_digits():
     m = mobilenet(alpha=0.5, num_classes=10, in_channels=1, blocks=4, stem_stride=1)
     assert m(torch.zeros(3, 1, 8, 8)).shape == (3, 10)
+
+
+def test_shallow_mobilenet_drops_the_five_14x14x512_rows():
+    shallow = on_meta(lambda: mobilenet(skip_rows=SHALLOW_ROWS))
+    assert shallow(torch.zeros(1, 3, 224, 224, device="meta")).shape == (1, 1000)
+    convs = [x for x in shallow.modules() if isinstance(x, nn.Conv2d)]
+    assert len(convs) == 27 - 2 * 5
+    # each removed row: 3x3 depthwise + 1x1 pointwise, 512 -> 512 at 14x14 (Sec. 3.1 cost formula)
+    row_macs = 14 * 14 * 512 * (9 + 512)
+    assert count_macs(on_meta(mobilenet), (3, 224, 224)) - count_macs(shallow, (3, 224, 224)) == 5 * row_macs
+    assert weights(on_meta(mobilenet)) - weights(shallow) == 5 * 512 * (9 + 512)
+
+
+def test_full_profile_table5_on_fake_imagenet(tmp_path, monkeypatch):
+    _fake_image_folder(tmp_path, per_class=1)
+    cfg = {"seeds_imagenet": [0], "imagenet": {"data_dir": str(tmp_path), "batch_size": 2, "workers": 0, "epochs": 1,
+                                               "lr": 0.01, "lr_step_epochs": 1, "optimizer": "rmsprop"}}
+    m = {}
+    out = measure_full(cfg, SimpleNamespace(profile="full", device="cpu", show_progress=False), m)
+    assert out["seeds"] == [0] and len(m["imagenet_top1_error_1p0_224"]) == 1
+    assert m["imagenet_top1_acc_thinner_minus_shallower"][0] == \
+        m["imagenet_top1_error_shallow_224"][0] - m["imagenet_top1_error_0p75_224"][0]

@@ -39,3 +39,52 @@ def test_touching_discs_have_background_borders():
     X, inst, y, border = touching_discs(4, 32, discs=6, radius=(4, 7), noise=0.0, seed=0)
     assert X.shape == (4, 1, 32, 32) and border.any()
     assert (y[border] == 0).all()
+
+
+def test_rand_error_and_seg_measure():
+    from pipelines.unet import rand_error, seg_measure
+
+    cells = np.zeros((8, 8), int)
+    cells[:, :3], cells[:, 4:] = 1, 2  # two cells split by a membrane column
+    assert rand_error(cells, cells) == 0.0
+    merged = np.where(cells > 0, 1, 0)
+    # merge: sum p^2 = 24^2 + 32^2, truth sum s^2 = same, prediction 56^2 -> F = 2 * 1 * m / (1 + m)
+    m = (24 ** 2 + 32 ** 2) / 56 ** 2
+    assert abs(rand_error(cells, merged) - (1 - 2 * m / (1 + m))) < 1e-12
+    assert seg_measure(cells, cells > 0) == 1.0
+    half = cells > 0
+    half[:, 4:6] = False  # cell 2 keeps 16 of its 32 pixels: not more than half, so it scores 0
+    assert seg_measure(cells, half) == 0.5
+
+
+def test_isbi_and_cell_tracking_loaders_and_training_on_tiny_files(tmp_path):
+    import pytest
+    import tifffile
+
+    from pipelines.data import DataUnavailable
+    from pipelines.unet import isbi_run, phc_u373_run
+
+    cfg = dict(isbi_dir=str(tmp_path / "isbi"), phc_u373_dir=str(tmp_path / "phc"), isbi_train_slices=3,
+               real_base=2, real_depth=2, real_lr=1e-3, real_crop=16, real_steps=1, real_batch_size=2, w0=10, sigma=5)
+    with pytest.raises(DataUnavailable, match="train-volume.tif"):
+        isbi_run(cfg, 0, "cpu")
+    rng = np.random.default_rng(0)
+    (tmp_path / "isbi").mkdir()
+    labels = np.full((4, 32, 32), 255, np.uint8)
+    labels[:, :, 15] = 0  # a membrane between two cells
+    volume = rng.integers(0, 256, (4, 32, 32), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "isbi/train-volume.tif", volume, photometric="minisblack")
+    tifffile.imwrite(tmp_path / "isbi/train-labels.tif", labels, photometric="minisblack")
+    out = isbi_run(cfg, 0, "cpu")
+    assert 0 <= out["pixel_error"] <= 1 and 0 <= out["rand_error"] <= 1
+    with pytest.raises(DataUnavailable, match="PhC-C2DH-U373"):
+        phc_u373_run(cfg, 0, "cpu")
+    for seq in ("01", "02"):
+        (tmp_path / f"phc/{seq}_GT/SEG").mkdir(parents=True)
+        (tmp_path / f"phc/{seq}").mkdir()
+        for t in ("003", "010"):
+            inst = np.zeros((22, 30), np.uint16)
+            inst[3:9, 3:9], inst[10:18, 12:25] = 1, 2
+            tifffile.imwrite(tmp_path / f"phc/{seq}/t{t}.tif", rng.integers(0, 2 ** 16, (22, 30), dtype=np.uint16))
+            tifffile.imwrite(tmp_path / f"phc/{seq}_GT/SEG/man_seg{t}.tif", inst)
+    assert 0 <= phc_u373_run(cfg, 0, "cpu") <= 1  # 22 x 30: whole-image prediction pads to a multiple of 4
