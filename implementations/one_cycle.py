@@ -34,6 +34,20 @@ def one_cycle(optimizer: torch.optim.Optimizer, *, max_lr: float, total_steps: i
         base_momentum=base_momentum, max_momentum=max_momentum)
 
 
+def schedule_trace(*, total_steps: int, **one_cycle_kwargs) -> tuple[list[float], list[float]]:
+    """The LR and momentum of every step of one_cycle(...) as torch runs them (on a dummy parameter)."""
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
+    sched = one_cycle(opt, total_steps=total_steps, **one_cycle_kwargs)
+    lrs, moms = [], []
+    for t in range(total_steps):
+        lrs.append(opt.param_groups[0]["lr"])
+        moms.append(opt.param_groups[0]["momentum"])
+        opt.step()
+        if t < total_steps - 1:
+            sched.step()
+    return lrs, moms
+
+
 def one_cycle_lr(step: int, *, max_lr: float, total_steps: int, div_factor: float = 10.0,
                  final_div_factor: float = 1e3, pct_start: float = 0.45) -> float:
     """Closed form of the 1cycle LR at `step` (0-based): linear up, linear down, linear annihilation (Sec. 4.1)."""

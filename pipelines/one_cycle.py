@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from implementations.one_cycle import one_cycle, resnet56, step_schedule
+from implementations.one_cycle import one_cycle, resnet56, schedule_trace, step_schedule
 from pipelines.common import map_seeds, progress
 from pipelines.small_vision import digits_or_cifar, mlp
 from pipelines.train import accuracy, fit, make_optimizer, seed_everything
@@ -65,18 +65,9 @@ def _seed(seed: int) -> dict:
 
 def _shape(cfg: dict, total: int = 1000) -> dict:
     """The schedule's LR and momentum over `total` steps, as torch runs them."""
-    p = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([p], lr=0.1, momentum=0.9)
-    sched = one_cycle(opt, max_lr=cfg["max_lr"], total_steps=total, div_factor=cfg["div_factor"],
-                      final_div_factor=cfg["final_div_factor"], pct_start=cfg["pct_start"],
-                      base_momentum=cfg["base_momentum"], max_momentum=cfg["max_momentum"])
-    lrs, moms = [], []
-    for t in range(total):
-        lrs.append(opt.param_groups[0]["lr"])
-        moms.append(opt.param_groups[0]["momentum"])
-        opt.step()
-        if t < total - 1:
-            sched.step()
+    lrs, moms = schedule_trace(total_steps=total, max_lr=cfg["max_lr"], div_factor=cfg["div_factor"],
+                               final_div_factor=cfg["final_div_factor"], pct_start=cfg["pct_start"],
+                               base_momentum=cfg["base_momentum"], max_momentum=cfg["max_momentum"])
     peak = max(range(total), key=lrs.__getitem__)
     back = next(t for t in range(peak, total) if lrs[t] <= lrs[0] * (1 + 1e-9))  # the cycle is over
     return {"lrs": lrs, "moms": moms, "peak_lr_over_max_lr": lrs[peak] / cfg["max_lr"],

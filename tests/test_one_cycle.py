@@ -1,21 +1,12 @@
 import pytest
 import torch
 
-from implementations.one_cycle import one_cycle, one_cycle_lr, resnet56, step_schedule
+from implementations.one_cycle import one_cycle_lr, resnet56, schedule_trace, step_schedule
 from pipelines.structural import count_params, on_meta
 
 
 def _trace(total=200, **kw):
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
-    sched = one_cycle(opt, total_steps=total, **kw)
-    lrs, moms = [], []
-    for t in range(total):
-        lrs.append(opt.param_groups[0]["lr"])
-        moms.append(opt.param_groups[0]["momentum"])
-        opt.step()
-        if t < total - 1:
-            sched.step()
-    return lrs, moms
+    return schedule_trace(total_steps=total, **kw)
 
 
 def test_one_cycle_matches_closed_form():
