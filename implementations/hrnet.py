@@ -108,3 +108,22 @@ def hrnet(*, width: int = 32, num_joints: int = 17, modules_per_stage: tuple[int
     Smaller variants: fewer stages (len(modules_per_stage)), fewer units and blocks, narrower stem."""
     return HRNet(width=width, num_joints=num_joints, modules_per_stage=tuple(modules_per_stage), blocks=blocks,
                  stem_width=stem_width, stage1_blocks=stage1_blocks, fusion=fusion, in_channels=in_channels)
+
+
+# ------------------------------------------------------------------------------------------ the baseline it beats
+def simple_baseline(*, depth: int = 50, num_joints: int = 17, imagenet: bool = False) -> nn.Sequential:
+    """SimpleBaseline (Xiao, Wu, Wei, "Simple Baselines for Human Pose Estimation and Tracking", ECCV 2018,
+    https://arxiv.org/abs/1804.06208), HRNet's main comparison in Table 1: a ResNet (no pooling, no classifier)
+    down to 1/32, then three 4x4 stride-2 deconvolutions of 256 channels (BN + ReLU) back to 1/4 and a 1x1 conv
+    to the heatmaps (Sec. 2 of that paper). imagenet=True loads torchvision's ImageNet weights (a download)."""
+    import torchvision
+
+    weights = {50: "ResNet50_Weights", 101: "ResNet101_Weights", 152: "ResNet152_Weights"}[depth]
+    resnet = getattr(torchvision.models, f"resnet{depth}")(
+        weights=getattr(torchvision.models, weights).IMAGENET1K_V1 if imagenet else None)
+    layers, cin = [], resnet.fc.in_features
+    for _ in range(3):
+        layers += [nn.ConvTranspose2d(cin, 256, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(256),
+                   nn.ReLU(inplace=True)]
+        cin = 256
+    return nn.Sequential(*list(resnet.children())[:-2], *layers, nn.Conv2d(256, num_joints, 1))

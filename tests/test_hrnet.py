@@ -31,14 +31,187 @@ def test_pck_is_one_on_the_target_heatmaps():
     assert pck(H, C, threshold=4) == 1.0
 
 
-def test_full_profile_says_what_coco_needs():
+def test_simple_baseline_has_table1_parameter_count():
+    from implementations.hrnet import simple_baseline
+
+    m = on_meta(simple_baseline)
+    assert count_params(m) == 33_999_697  # Table 1: 34.0M
+    assert m(torch.zeros(1, 3, 256, 192, device="meta")).shape == (1, 17, 64, 48)
+
+
+# ------------------------------------------------------------------------------- full profile: COCO keypoints
+def fake_coco(root, *, images: int = 3, seed: int = 0) -> None:
+    """A tiny COCO 2017 keypoints folder (train and val): noise images with two people each, 17 random keypoints
+    inside each person's box, some unlabelled."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split in ("train", "val"):
+        (root / f"{split}2017").mkdir(parents=True)
+        imgs, anns = [], []
+        for i in range(1, images + 1):
+            name = f"{i:012d}.jpg"
+            Image.fromarray(rng.integers(0, 256, (90, 120, 3), dtype=np.uint8)).save(root / f"{split}2017" / name)
+            imgs.append({"id": i, "file_name": name, "width": 120, "height": 90})
+            for k, (x, y) in enumerate([(10, 5), (60, 20)]):
+                w, h = 40, 60
+                kp = np.zeros((17, 3))
+                kp[:, 0], kp[:, 1] = rng.integers(x, x + w, 17), rng.integers(y, y + h, 17)
+                kp[:, 2] = np.where(rng.random(17) < 0.8, 2, 0)
+                kp[kp[:, 2] == 0, :2] = 0
+                anns.append({"id": 10 * i + k, "image_id": i, "category_id": 1, "bbox": [x, y, w, h], "area": w * h,
+                             "iscrowd": 0, "keypoints": kp.ravel().tolist(), "num_keypoints": int((kp[:, 2] > 0).sum())})
+        (root / "annotations").mkdir(exist_ok=True)
+        (root / "annotations" / f"person_keypoints_{split}2017.json").write_text(json.dumps(
+            {"images": imgs, "annotations": anns, "categories": [{"id": 1, "name": "person", "keypoints": [], "skeleton": []}]}))
+
+
+def coco_cfg(**over) -> dict:
+    from pipelines.common import paper_config
+
+    cfg = paper_config("hrnet", "full")
+    cfg.update(coco_input_hw=[128, 96], coco_batch_size=2, coco_workers=0, coco_simplebaseline_imagenet=False,
+               coco_models={"w32": {"epochs": 1, "lr_steps": [1]}, "simplebaseline_r50": {"epochs": 1, "lr_steps": [1]}})
+    cfg.update(over)
+    return cfg
+
+
+def test_heatmaps_decode_back_to_the_keypoints_and_score_ap_one(tmp_path):
+    """Targets rendered in the evaluation crop, decoded and mapped back to the image, are COCO's keypoints again:
+    the crop geometry, the heatmap convention and the scoring agree (a perfect heatmap model gets AP 1)."""
+    import numpy as np
+
+    from pipelines.hrnet import (apply_transform, coco_keypoint_ap, coco_split, crop_transform, decode_heatmaps,
+                                 heatmap_targets, person_instances)
+
+    fake_coco(tmp_path)
+    cfg = coco_cfg(coco_input_hw=[256, 192])
+    coco, images = coco_split(tmp_path, "val")
+    people = person_instances(coco, images, cfg)
+    results = []
+    for p in people:
+        m = crop_transform(p["center"], p["size"], 0.0, (256, 192))
+        heat, weight = heatmap_targets(apply_transform(m, p["keypoints"][:, :2]), p["keypoints"][:, 2], (256, 192), 2)
+        coords, score = decode_heatmaps(heat[None])
+        xy = apply_transform(np.linalg.inv(m), coords[0].numpy()) - 0.5
+        labelled = p["keypoints"][:, 2] > 0
+        assert np.abs(xy[labelled] - (p["keypoints"][labelled, :2] - 0.5)).max() < 1.0  # the quarter offset's grain
+        results.append({"image_id": p["image_id"], "category_id": 1, "score": 1.0,
+                        "keypoints": np.concatenate([xy, score[0].numpy()[:, None]], 1).ravel().tolist()})
+    assert len(people) == 6
+    assert coco_keypoint_ap(coco, results) > 0.99
+    shuffled = [{**r, "image_id": 1 + r["image_id"] % 3} for r in results]  # poses on the wrong images
+    assert coco_keypoint_ap(coco, shuffled) < 0.1
+
+
+def test_mirrored_crop_heatmaps_are_the_mirrored_heatmaps_with_sides_swapped():
+    """Why flip testing needs no one-pixel shift here: mirroring the crop maps heatmap cell j onto w - 1 - j."""
+    import numpy as np
+
+    from pipelines.hrnet import FLIP_ORDER, apply_transform, crop_transform, heatmap_targets
+
+    rng = np.random.default_rng(0)
+    joints, visible = rng.uniform(20, 80, (17, 2)), np.ones(17)
+    center, size = np.array([50.0, 50.0]), np.array([72.0, 96.0])
+    plain = crop_transform(center, size, 10.0, (64, 48))
+    mirrored = crop_transform(center, size, 10.0, (64, 48), flip=True)
+    a, _ = heatmap_targets(apply_transform(plain, joints), visible, (64, 48), 2)
+    b, _ = heatmap_targets(apply_transform(mirrored, joints)[FLIP_ORDER], visible[FLIP_ORDER], (64, 48), 2)
+    assert torch.allclose(b.flip(-1)[FLIP_ORDER], a, atol=1e-6)
+
+
+def test_training_crops_have_targets_where_the_joints_are(tmp_path):
+    from pipelines.hrnet import CocoPeople, coco_split, person_instances
+
+    fake_coco(tmp_path)
+    cfg = coco_cfg()
+    coco, images = coco_split(tmp_path, "train")
+    data = CocoPeople(person_instances(coco, images, cfg), cfg, train=True)
+    torch.manual_seed(0)
+    for i in range(len(data)):
+        x, target, weight = data[i]
+        assert x.shape == (3, 128, 96) and target.shape == (17, 32, 24) and weight.shape == (17,)
+        assert (target.amax((1, 2))[weight > 0] > 0.3).all() and (target[weight == 0] == 0).all()
+
+
+def test_full_profile_trains_and_scores_on_a_coco_folder(tmp_path):
+    """The COCO branch end to end on a fake folder: HRNet-W32 and SimpleBaseline-R50 (1 epoch each), ground-truth
+    boxes, then detected boxes with OKS-NMS; APs in [0, 1], the difference metric and the figure written."""
+    import json
+
+    from pipelines.hrnet import measure_coco
+
+    class Run:
+        profile, device, show_progress, figures = "full", "cpu", False, tmp_path
+
+    fake_coco(tmp_path / "coco", images=2)
+    metrics, setting = measure_coco(coco_cfg(coco_dir=str(tmp_path / "coco")), Run())
+    assert set(metrics) == {"coco_val_ap_w32_128x96", "coco_val_ap_simplebaseline_r50_128x96",
+                            "coco_val_ap_w32_minus_simplebaseline_r50"}
+    assert all(0 <= v <= 1 for v in metrics["coco_val_ap_w32_128x96"] + metrics["coco_val_ap_simplebaseline_r50_128x96"])
+    assert "ground-truth person boxes" in setting["coco"] and (tmp_path / "coco_keypoints.png").is_file()
+    dets = tmp_path / "coco/person_detection_results"
+    dets.mkdir()
+    (dets / "COCO_val2017_detections_AP_H_56_person.json").write_text(json.dumps(
+        [{"image_id": 1, "category_id": 1, "bbox": [10, 5, 40, 60], "score": 0.9},
+         {"image_id": 1, "category_id": 1, "bbox": [11, 5, 40, 60], "score": 0.8},  # a duplicate for OKS-NMS
+         {"image_id": 2, "category_id": 1, "bbox": [60, 20, 40, 60], "score": 0.7}]))
+    metrics, setting = measure_coco(coco_cfg(coco_dir=str(tmp_path / "coco"), coco_models={
+        "w32": {"epochs": 1, "lr_steps": [1]}}), Run())
+    assert list(metrics) == ["coco_val_ap_w32_128x96"] and "detections (human AP 56.4)" in setting["coco"]
+
+
+def test_oks_nms_drops_a_duplicate_pose_and_keeps_a_distinct_one():
+    import numpy as np
+
+    from pipelines.hrnet import oks_nms
+
+    pose = np.c_[np.linspace(10, 50, 17), np.linspace(5, 60, 17), np.ones(17)]
+    make = lambda kp, s: {"image_id": 1, "keypoints": kp.ravel().tolist(), "score": s, "area": 2400.0}  # noqa: E731
+    kept = oks_nms([make(pose, 0.9), make(pose + [0.5, 0, 0], 0.8), make(pose + [40, 0, 0], 0.7)], 0.9)
+    assert [r["score"] for r in kept] == [0.9, 0.7]
+
+
+def test_full_profile_without_coco_says_where_to_put_it(tmp_path):
     import pytest
 
     from pipelines.data import DataUnavailable
-    from pipelines.hrnet import measure
+    from pipelines.hrnet import measure_coco
 
     class Run:
-        profile = "full"
+        profile, device, show_progress, figures = "full", "cpu", False, tmp_path
 
-    with pytest.raises(DataUnavailable, match="pycocotools"):
-        measure({}, Run())
+    with pytest.raises(DataUnavailable, match="COCO_DIR"):
+        measure_coco(coco_cfg(coco_dir=str(tmp_path / "nowhere")), Run())
+
+
+def test_augmented_crops_keep_the_target_on_the_joint(tmp_path):
+    """Scale, rotation and flip move the image and the joints together: a white dot drawn at the one labelled
+    keypoint lands under that keypoint's heatmap peak in every augmented crop (after a flip, the joint is renamed)."""
+    import numpy as np
+    from PIL import Image
+
+    from pipelines.hrnet import CocoPeople
+
+    img = np.zeros((90, 120, 3), np.uint8)
+    img[38:41, 48:51] = 255  # pixel (49, 39) and its neighbours
+    Image.fromarray(img).save(tmp_path / "dot.png")
+    kp = np.zeros((17, 3))
+    kp[5] = [49.5, 39.5, 2]  # left shoulder, at the dot's centre (pixel-centre coordinates)
+    person = {"path": str(tmp_path / "dot.png"), "image_id": 1, "center": np.array([50.0, 45.0]),
+              "size": np.array([45.0, 60.0]), "keypoints": kp, "score": 1.0}
+    data = CocoPeople([person], coco_cfg(coco_rotation_prob=1.0), train=True)
+    torch.manual_seed(0)
+    flips = 0
+    for _ in range(20):
+        x, target, weight = data[0]
+        (j,) = torch.nonzero(weight).flatten().tolist()
+        flips += j == 6
+        bright = x.sum(0)
+        dot = torch.stack(torch.where(bright == bright.max())).float().mean(1) + 0.5  # (y, x) in crop pixels
+        peak = torch.tensor(np.unravel_index(target[j].argmax().item(), target[j].shape), dtype=torch.float32)
+        assert ((peak + 0.5) * 4 - dot).abs().max() <= 4, (j, dot, peak)
+    assert 0 < flips < 20  # some crops were mirrored (joint 5 became the right shoulder, 6), some not
