@@ -347,20 +347,22 @@ def predict_people(model: nn.Module, instances: list[dict], cfg: dict, device: s
 
 
 def pose_model(name: str, cfg: dict) -> nn.Module:
-    """Table 1's networks: HRNet-W32, and SimpleBaseline-ResNet-50 from torchvision's ImageNet weights as in [72]."""
-    if name == "w32":
-        model = hrnet(width=32)
-        if cfg.get("coco_hrnet_init"):  # an ImageNet-pretrained trunk for this file's HRNet, where one exists
+    """Table 1's networks by name: "w32" / "w48" are HRNet-W32 / -W48 (a recipe's `model` entry can shrink them),
+    "simplebaseline_r50" (r101, r152) SimpleBaseline from torchvision's ImageNet ResNet weights, as in its paper."""
+    if name.startswith("w") and name[1:].isdigit():
+        model = hrnet(width=int(name[1:]), **cfg["coco_models"][name].get("model", {}))
+        if name == "w32" and cfg.get("coco_hrnet_init"):  # an ImageNet-pretrained W32 trunk for this file's HRNet
             missing, _ = model.load_state_dict(torch.load(cfg["coco_hrnet_init"], map_location="cpu"), strict=False)
             log(f"  hrnet init from {cfg['coco_hrnet_init']}; not in it: {missing}")
         return model
-    if name == "simplebaseline_r50":
+    if name.startswith("simplebaseline_r"):
         try:
-            return simple_baseline(depth=50, imagenet=cfg["coco_simplebaseline_imagenet"])
+            return simple_baseline(depth=int(name.removeprefix("simplebaseline_r")),
+                                   imagenet=cfg["coco_simplebaseline_imagenet"])
         except Exception as e:
-            raise DataUnavailable(f"could not load torchvision's ImageNet ResNet-50 weights ({type(e).__name__}: "
+            raise DataUnavailable(f"could not load torchvision's ImageNet ResNet weights ({type(e).__name__}: "
                                   f"{e}); the full profile downloads them once into torch's hub cache") from e
-    raise ValueError(f"unknown pose model {name!r}")
+    raise ValueError(f"unknown pose model {name!r}: w32, w48, simplebaseline_r50, ...")
 
 
 def joints_mse(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

@@ -215,3 +215,50 @@ def test_augmented_crops_keep_the_target_on_the_joint(tmp_path):
         peak = torch.tensor(np.unravel_index(target[j].argmax().item(), target[j].shape), dtype=torch.float32)
         assert ((peak + 0.5) * 4 - dot).abs().max() <= 4, (j, dot, peak)
     assert 0 < flips < 20  # some crops were mirrored (joint 5 became the right shoulder, 6), some not
+
+
+def dot_people(root, *, train: int, val: int, seed: int = 0) -> None:
+    """A COCO folder of one "person" per image, facing the camera: three white dots at the nose and the hips (the
+    left hip on the image's right, so that mirroring and renaming agree, as for real people); the rest unlabelled."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split, count in (("train", train), ("val", val)):
+        (root / f"{split}2017").mkdir(parents=True)
+        imgs, anns = [], []
+        for i in range(1, count + 1):
+            img = (rng.random((90, 120, 3)) * 40).astype(np.uint8)
+            w = rng.uniform(30, 45)
+            h = 1.4 * w
+            x, y = rng.uniform(0, 120 - w), rng.uniform(0, 90 - h)
+            kp = np.zeros((17, 3))
+            for j, (fx, fy) in {0: (0.5, 0.15), 11: (0.7, 0.6), 12: (0.3, 0.6)}.items():
+                px, py = int(x + fx * w), int(y + fy * h)
+                img[py - 1:py + 2, px - 1:px + 2] = 255
+                kp[j] = [px, py, 2]
+            Image.fromarray(img).save(root / f"{split}2017" / f"{i:012d}.png")
+            imgs.append({"id": i, "file_name": f"{i:012d}.png", "width": 120, "height": 90})
+            anns.append({"id": i, "image_id": i, "category_id": 1, "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0,
+                         "keypoints": kp.ravel().tolist(), "num_keypoints": 3})
+        (root / "annotations").mkdir(exist_ok=True)
+        (root / "annotations" / f"person_keypoints_{split}2017.json").write_text(json.dumps(
+            {"images": imgs, "annotations": anns, "categories": [{"id": 1, "name": "person"}]}))
+
+
+def test_coco_pipeline_learns_keypoints(tmp_path):
+    """The whole COCO path (augmented crops, targets, loss, flip test, decoding, OKS AP) trains a small HRNet to
+    find the dots: AP 0 untrained, about 0.88 after 80 steps (0.11 if flipped crops kept the joints' names)."""
+    from pipelines.hrnet import measure_coco
+
+    class Run:
+        profile, device, show_progress, figures = "full", "cpu", False, tmp_path
+
+    dot_people(tmp_path / "coco", train=64, val=16)
+    mini = {"modules_per_stage": [1, 1], "blocks": 1, "stem_width": 16, "stage1_blocks": 1}
+    cfg = coco_cfg(coco_dir=str(tmp_path / "coco"), coco_batch_size=8, coco_lr=0.003,
+                   coco_models={"w8": {"epochs": 10, "lr_steps": [10], "model": mini}})
+    metrics, _ = measure_coco(cfg, Run())
+    assert metrics["coco_val_ap_w8_128x96"][0] > 0.5
