@@ -3,11 +3,10 @@ full profile's ImageNet loading/training code on a tiny fake ImageFolder."""
 from functools import partial
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 import torch
 import torchvision
-from PIL import Image
+from fake_data import image_folder  # tests/ is on sys.path (pytest, rootdir without __init__)
 
 from implementations.alexnet import alexnet, four_layer_cnn, neurons_per_layer, response_norm
 from pipelines.alexnet import imagenet_ablations, iterations_to_train_error, measure
@@ -51,17 +50,8 @@ def test_fig1_cnn_and_iteration_counter():
                                      eval_every=5, seed=0) == 15
 
 
-def _fake_image_folder(root, classes=("a", "b"), per_class=2, size=40):
-    rng = np.random.default_rng(0)
-    for split in ("train", "val"):
-        for c in classes:
-            (root / split / c).mkdir(parents=True)
-            for i in range(per_class):
-                Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(root / split / c / f"{i}.png")
-
-
 def test_full_profile_imagenet_loading_and_training_offline(tmp_path):
-    _fake_image_folder(tmp_path)
+    image_folder(tmp_path)
     train, val = imagenet_datasets(tmp_path, image_size=32)
     assert len(train) == len(val) == 4 and train.classes == ["a", "b"]
     x, y = train[0]
@@ -90,7 +80,7 @@ def test_ablations_keep_sizes_and_drop_only_their_part():
 
 
 def test_full_profile_lrn_and_pooling_ablations_on_fake_imagenet(tmp_path):
-    _fake_image_folder(tmp_path, per_class=1)
+    image_folder(tmp_path, per_class=1)
     cfg = {"seeds_imagenet": [0], "imagenet": {"data_dir": str(tmp_path), "batch_size": 2, "workers": 0, "epochs": 1,
                                                "lr": 0.01, "lr_step_epochs": 1}}
     m = imagenet_ablations(cfg, SimpleNamespace(device="cpu", show_progress=False))

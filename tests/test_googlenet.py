@@ -7,7 +7,7 @@ import torchvision
 from implementations.googlenet import Inception, depth, googlenet
 from pipelines.googlenet import measure
 from pipelines.structural import count_macs, count_params, on_meta
-from test_alexnet import _fake_image_folder  # tests/ is on sys.path (pytest, rootdir without __init__)
+from fake_data import image_folder  # tests/ is on sys.path (pytest, rootdir without __init__)
 
 
 def test_output_shapes_with_and_without_aux_heads():
@@ -60,7 +60,7 @@ def test_fc_head_ablation_changes_only_the_head():
 
 
 def test_full_profile_avgpool_vs_fc_on_fake_imagenet(tmp_path):
-    _fake_image_folder(tmp_path, per_class=1)
+    image_folder(tmp_path, per_class=1)
     cfg = {"seeds_imagenet": [0], "imagenet": {"data_dir": str(tmp_path), "batch_size": 2, "workers": 0, "epochs": 1,
                                                "lr": 0.01, "lr_step_epochs": 1}}
     out = measure(cfg, SimpleNamespace(profile="full", device="cpu", show_progress=False))

@@ -1,4 +1,5 @@
 import torch
+from fake_data import dot_people, fake_coco  # tests/ is on sys.path (pytest, rootdir without __init__)
 
 from implementations.hrnet import hrnet
 from pipelines.hrnet import pck, stick_figures
@@ -40,35 +41,6 @@ def test_simple_baseline_has_table1_parameter_count():
 
 
 # ------------------------------------------------------------------------------- full profile: COCO keypoints
-def fake_coco(root, *, images: int = 3, seed: int = 0) -> None:
-    """A tiny COCO 2017 keypoints folder (train and val): noise images with two people each, 17 random keypoints
-    inside each person's box, some unlabelled."""
-    import json
-
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    for split in ("train", "val"):
-        (root / f"{split}2017").mkdir(parents=True)
-        imgs, anns = [], []
-        for i in range(1, images + 1):
-            name = f"{i:012d}.jpg"
-            Image.fromarray(rng.integers(0, 256, (90, 120, 3), dtype=np.uint8)).save(root / f"{split}2017" / name)
-            imgs.append({"id": i, "file_name": name, "width": 120, "height": 90})
-            for k, (x, y) in enumerate([(10, 5), (60, 20)]):
-                w, h = 40, 60
-                kp = np.zeros((17, 3))
-                kp[:, 0], kp[:, 1] = rng.integers(x, x + w, 17), rng.integers(y, y + h, 17)
-                kp[:, 2] = np.where(rng.random(17) < 0.8, 2, 0)
-                kp[kp[:, 2] == 0, :2] = 0
-                anns.append({"id": 10 * i + k, "image_id": i, "category_id": 1, "bbox": [x, y, w, h], "area": w * h,
-                             "iscrowd": 0, "keypoints": kp.ravel().tolist(), "num_keypoints": int((kp[:, 2] > 0).sum())})
-        (root / "annotations").mkdir(exist_ok=True)
-        (root / "annotations" / f"person_keypoints_{split}2017.json").write_text(json.dumps(
-            {"images": imgs, "annotations": anns, "categories": [{"id": 1, "name": "person", "keypoints": [], "skeleton": []}]}))
-
-
 def coco_cfg(**over) -> dict:
     from pipelines.common import paper_config
 
@@ -215,37 +187,6 @@ def test_augmented_crops_keep_the_target_on_the_joint(tmp_path):
         peak = torch.tensor(np.unravel_index(target[j].argmax().item(), target[j].shape), dtype=torch.float32)
         assert ((peak + 0.5) * 4 - dot).abs().max() <= 4, (j, dot, peak)
     assert 0 < flips < 20  # some crops were mirrored (joint 5 became the right shoulder, 6), some not
-
-
-def dot_people(root, *, train: int, val: int, seed: int = 0) -> None:
-    """A COCO folder of one "person" per image, facing the camera: three white dots at the nose and the hips (the
-    left hip on the image's right, so that mirroring and renaming agree, as for real people); the rest unlabelled."""
-    import json
-
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    for split, count in (("train", train), ("val", val)):
-        (root / f"{split}2017").mkdir(parents=True)
-        imgs, anns = [], []
-        for i in range(1, count + 1):
-            img = (rng.random((90, 120, 3)) * 40).astype(np.uint8)
-            w = rng.uniform(30, 45)
-            h = 1.4 * w
-            x, y = rng.uniform(0, 120 - w), rng.uniform(0, 90 - h)
-            kp = np.zeros((17, 3))
-            for j, (fx, fy) in {0: (0.5, 0.15), 11: (0.7, 0.6), 12: (0.3, 0.6)}.items():
-                px, py = int(x + fx * w), int(y + fy * h)
-                img[py - 1:py + 2, px - 1:px + 2] = 255
-                kp[j] = [px, py, 2]
-            Image.fromarray(img).save(root / f"{split}2017" / f"{i:012d}.png")
-            imgs.append({"id": i, "file_name": f"{i:012d}.png", "width": 120, "height": 90})
-            anns.append({"id": i, "image_id": i, "category_id": 1, "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0,
-                         "keypoints": kp.ravel().tolist(), "num_keypoints": 3})
-        (root / "annotations").mkdir(exist_ok=True)
-        (root / "annotations" / f"person_keypoints_{split}2017.json").write_text(json.dumps(
-            {"images": imgs, "annotations": anns, "categories": [{"id": 1, "name": "person"}]}))
 
 
 def test_coco_pipeline_learns_keypoints(tmp_path):

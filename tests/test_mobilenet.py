@@ -9,7 +9,7 @@ from torch import nn
 from implementations.mobilenet import SHALLOW_ROWS, mobilenet
 from pipelines.mobilenet import measure_full, structure, weights
 from pipelines.structural import count_macs, count_params, on_meta
-from test_alexnet import _fake_image_folder  # tests/ is on sys.path (pytest, rootdir without __init__)
+from fake_data import image_folder  # tests/ is on sys.path (pytest, rootdir without __init__)
 
 
 def test_output_shape_and_table1_layout():
@@ -66,7 +66,7 @@ def test_shallow_mobilenet_drops_the_five_14x14x512_rows():
 
 
 def test_full_profile_table5_on_fake_imagenet(tmp_path, monkeypatch):
-    _fake_image_folder(tmp_path, per_class=1)
+    image_folder(tmp_path, per_class=1)
     cfg = {"seeds_imagenet": [0], "imagenet": {"data_dir": str(tmp_path), "batch_size": 2, "workers": 0, "epochs": 1,
                                                "lr": 0.01, "lr_step_epochs": 1, "optimizer": "rmsprop"}}
     m = {}
