@@ -16,6 +16,7 @@ import math
 
 import torch
 from torch import nn
+from torchvision.models.detection.retinanet import RetinaNetClassificationHead
 from torchvision.ops import sigmoid_focal_loss
 
 
@@ -62,3 +63,43 @@ def dense_classifier(*, in_channels: int = 256, width: int = 256, depth: int = 4
     if prior is not None:
         nn.init.constant_(net[-1].bias, prior_bias(prior))
     return net
+
+
+# ------------------------------------------------------------------------------ RetinaNet with any (gamma, alpha)
+class FocalClassificationHead(RetinaNetClassificationHead):
+    """torchvision's RetinaNet classification subnet (4 3x3 convs of 256, prior init pi = .01) with the loss of
+    Eq. 5 at any (gamma, alpha): gamma = 0 is the alpha-balanced CE of Eq. 3 (Table 1a's baseline)."""
+
+    def __init__(self, in_channels: int, num_anchors: int, num_classes: int, *, gamma: float, alpha: float):
+        super().__init__(in_channels, num_anchors, num_classes, prior_probability=0.01)
+        self.gamma, self.alpha = gamma, alpha
+
+    def compute_loss(self, targets, head_outputs, matched_idxs):
+        losses = []
+        for target, logits, matched in zip(targets, head_outputs["cls_logits"], matched_idxs):
+            fg = matched >= 0  # anchors with IoU >= 0.5 to a box (Sec. 4, "Anchors")
+            onehot = torch.zeros_like(logits)
+            onehot[fg, target["labels"][matched[fg]]] = 1.0
+            valid = matched != self.BETWEEN_THRESHOLDS  # IoU in [0.4, 0.5): ignored during training
+            # Sec. 4.1: "the sum of the FL over all ~100k anchors, normalized by the number of anchors assigned to a
+            # ground-truth box"
+            losses.append(focal_loss(logits[valid], onehot[valid], alpha=self.alpha, gamma=self.gamma)
+                          / max(1, int(fg.sum())))
+        return sum(losses) / len(targets)
+
+
+def retinanet(*, gamma: float = 2.0, alpha: float = 0.25, num_classes: int = 80, imagenet_backbone: bool = False,
+              min_size: int = 800, max_size: int = 1333) -> nn.Module:
+    """RetinaNet ResNet-50-FPN (Sec. 4): torchvision's, whose anchors (3 scales x 3 ratios on P3-P7), matching
+    (IoU 0.5 / 0.4), heads and inference (1000 top anchors per level over 0.05, NMS 0.5) are the paper's, with its
+    classification loss set to FL(gamma, alpha). Differences: P6 comes from P5 instead of C5, the box loss is L1
+    instead of smooth L1. imagenet_backbone=True loads torchvision's ImageNet ResNet-50 (a download), as in the
+    paper, and then freezes batch norm and the first stages as the paper's Detectron did."""
+    from torchvision.models import ResNet50_Weights
+    from torchvision.models.detection import retinanet_resnet50_fpn
+
+    model = retinanet_resnet50_fpn(weights=None, num_classes=num_classes, min_size=min_size, max_size=max_size,
+                                   weights_backbone=ResNet50_Weights.IMAGENET1K_V1 if imagenet_backbone else None)
+    anchors = model.head.classification_head.num_anchors
+    model.head.classification_head = FocalClassificationHead(256, anchors, num_classes, gamma=gamma, alpha=alpha)
+    return model

@@ -4,20 +4,25 @@ concentrates (Fig. 4), and FL vs alpha-balanced CE on a small, heavily imbalance
 The dense task ("blobs"): noisy images with 0-3 bright 3x3 squares (objects) and 0-3 bright 1x3 / 3x1 bars
 (distractors of the same brightness); the positive "anchors" are the squares' centre pixels (~1 in 250-600
 positions), every other position is background. A small RetinaNet-style head (3x3 convs) classifies every pixel;
-pixel-level average precision on held-out images. full: the same task, bigger and longer, on a GPU.
+pixel-level average precision on held-out images. full: the same task, bigger and longer, on a GPU, and Table 1's
+COCO comparison: RetinaNet ResNet-50-FPN at 600 px trained with FL (gamma 2, alpha .25) and with alpha-CE (.75).
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import average_precision_score
 
-from implementations.focal_loss import dense_classifier, focal_loss, prior_bias
-from pipelines.common import map_seeds, progress
-from pipelines.data import digits
+from implementations.focal_loss import dense_classifier, focal_loss, prior_bias, retinanet
+from pipelines.common import log, map_seeds, progress
+from pipelines.data import DATA_ROOT, DataUnavailable, digits
 from pipelines.train import seed_everything
 
 _CFG: dict = {}  # the stage's settings and data, read by the forked seed workers
@@ -171,7 +176,167 @@ def _dense(arm: tuple[int, str, float, float]) -> float:
     return float(average_precision_score(Yte.flatten().numpy(), scores.flatten().numpy()))
 
 
+# ------------------------------------------------------------------------- full profile: RetinaNet on COCO (Table 1)
+def coco_instances(root: Path, split: str):
+    """pycocotools' index of annotations/instances_<split>2017.json and its image folder (train2017 plays the
+    paper's trainval35k, val2017 its minival: the same images under the 2017 names)."""
+    ann = root / "annotations" / f"instances_{split}2017.json"
+    images = next((d for d in (root / "images" / f"{split}2017", root / f"{split}2017") if d.is_dir()), None)
+    if not ann.is_file() or images is None:
+        raise DataUnavailable(
+            f"COCO 2017 detection not found under {root}: focal_loss's full profile needs {ann.relative_to(root)} and "
+            f"{split}2017/ (or images/{split}2017/) from cocodataset.org (annotations_trainval2017.zip, train2017.zip "
+            f"18 GB, val2017.zip 1 GB); nothing is downloaded. Set COCO_DIR (or focal_loss's `coco_dir`).")
+    from pycocotools.coco import COCO
+
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
+        return COCO(str(ann)), images
+
+
+class CocoBoxes(torch.utils.data.Dataset):
+    """(image in [0, 1], {"boxes": x1 y1 x2 y2, "labels": 0..79}); crowd boxes are left out (torchvision's RetinaNet
+    has no ignore regions). Training: images with at least one box, and Sec. 5.1's "Horizontal image flipping is the
+    only data augmentation". RetinaNet's own transform resizes (shorter side `min_size`) and normalises."""
+
+    def __init__(self, coco, images: Path, train: bool):
+        self.coco, self.images, self.train = coco, images, train
+        self.categories = sorted(coco.getCatIds())
+        self.label = {c: i for i, c in enumerate(self.categories)}
+        ids = sorted(coco.getImgIds())
+        self.ids = [i for i in ids if self._boxes(i)[0].numel()] if train else ids
+
+    def _boxes(self, image_id: int):
+        anns = [a for a in self.coco.loadAnns(self.coco.getAnnIds(imgIds=image_id, iscrowd=False))
+                if a["bbox"][2] >= 1 and a["bbox"][3] >= 1]
+        boxes = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)],
+                             dtype=torch.float32).reshape(-1, 4)
+        return boxes, torch.tensor([self.label[a["category_id"]] for a in anns], dtype=torch.int64)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int):
+        from PIL import Image
+
+        image_id = self.ids[i]
+        with Image.open(self.images / self.coco.imgs[image_id]["file_name"]) as im:
+            x = torch.from_numpy(np.asarray(im.convert("RGB")).copy()).permute(2, 0, 1).float() / 255
+        boxes, labels = self._boxes(image_id)
+        if self.train and torch.rand(()).item() < 0.5:
+            x = x.flip(-1)
+            boxes = torch.stack([x.shape[-1] - boxes[:, 2], boxes[:, 1], x.shape[-1] - boxes[:, 0], boxes[:, 3]], 1)
+        return x, {"boxes": boxes, "labels": labels, "image_id": image_id}
+
+
+def _as_list(batch):
+    return tuple(zip(*batch))
+
+
+def train_retinanet(loss: dict, seed: int, cfg: dict, data: CocoBoxes, device: str, show: bool) -> torch.nn.Module:
+    """Sec. 4.1 ("Optimization"): SGD, momentum 0.9, weight decay 1e-4, lr 0.01 on 16 images per minibatch for 90k
+    iterations, divided by 10 at 60k and 80k (with Detectron's linear warm-up). Under torchrun each rank takes its
+    share of the minibatch and DDP averages the gradients."""
+    import torch.distributed as dist
+
+    torch.manual_seed(seed)
+    try:
+        model = retinanet(gamma=loss["gamma"], alpha=loss["alpha"], num_classes=len(data.categories),
+                          imagenet_backbone=cfg["coco_imagenet_backbone"], min_size=cfg["coco_min_size"],
+                          max_size=cfg["coco_max_size"]).to(device)
+    except (OSError, RuntimeError) as e:  # the ImageNet weights could not be downloaded
+        raise DataUnavailable(f"could not load torchvision's ImageNet ResNet-50 weights ({type(e).__name__}: {e}); "
+                              f"the full profile downloads them once into torch's hub cache") from e
+    distributed = dist.is_available() and dist.is_initialized()
+    net = torch.nn.parallel.DistributedDataParallel(model) if distributed else model
+    world = dist.get_world_size() if distributed else 1
+    gen = torch.Generator().manual_seed(seed)
+    sampler = (torch.utils.data.DistributedSampler(data, seed=seed) if distributed
+               else torch.utils.data.RandomSampler(data, generator=gen))
+    loader = torch.utils.data.DataLoader(data, batch_size=cfg["coco_batch_size"] // world, sampler=sampler,
+                                         num_workers=cfg["coco_workers"], collate_fn=_as_list, drop_last=True,
+                                         generator=gen, persistent_workers=cfg["coco_workers"] > 0)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=cfg["coco_lr"], momentum=0.9, weight_decay=1e-4)
+    steps, warm = cfg["coco_lr_steps"], cfg["coco_warmup"]
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: (min(1.0, 1 / 3 + (2 / 3) * it / warm) if warm else 1.0)
+                                              * 0.1 ** sum(it >= s for s in steps))
+    it, epoch = 0, 0
+    bar = progress(range(cfg["coco_iterations"]), desc=f"coco {loss} seed {seed}", enabled=show)
+    net.train()
+    while it < cfg["coco_iterations"]:
+        if distributed:
+            sampler.set_epoch(epoch)
+        for images, targets in loader:
+            losses = net([x.to(device) for x in images],
+                         [{k: v.to(device) for k, v in t.items() if k != "image_id"} for t in targets])
+            total = losses["classification"] + losses["bbox_regression"]
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+            sched.step()
+            it += 1
+            if show:
+                bar.update(1)
+            if it >= cfg["coco_iterations"]:
+                break
+        epoch += 1
+    return model
+
+
+@torch.no_grad()
+def coco_box_ap(model: torch.nn.Module, data: CocoBoxes, cfg: dict, device: str) -> float:
+    """COCO's box AP (the mean over IoU 0.50:0.05:0.95) of the model's detections, by pycocotools (Sec. 5)."""
+    model.eval()
+    loader = torch.utils.data.DataLoader(data, batch_size=max(1, cfg["coco_batch_size"] // 2),
+                                         num_workers=cfg["coco_workers"], collate_fn=_as_list)
+    results = []
+    for images, targets in loader:
+        for out, t in zip(model([x.to(device) for x in images]), targets):
+            for (x1, y1, x2, y2), s, c in zip(out["boxes"].tolist(), out["scores"].tolist(), out["labels"].tolist()):
+                results.append({"image_id": t["image_id"], "category_id": data.categories[c], "score": round(s, 4),
+                                "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)]})
+    return coco_results_ap(data.coco, results, "bbox")
+
+
+def coco_results_ap(coco, results: list[dict], kind: str) -> float:
+    from pycocotools.cocoeval import COCOeval
+
+    if not results:
+        return 0.0
+    with contextlib.redirect_stdout(io.StringIO()):
+        ev = COCOeval(coco, coco.loadRes(results), kind)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return float(ev.stats[0])
+
+
+def measure_coco(cfg: dict, run) -> tuple[dict, dict]:
+    root = Path(cfg.get("coco_dir") or os.environ.get("COCO_DIR") or DATA_ROOT / "coco")
+    train = CocoBoxes(*coco_instances(root, "train"), train=True)
+    val = CocoBoxes(*coco_instances(root, "val"), train=False)
+    seeds = cfg["coco_seeds"]
+    ap = {name: [coco_box_ap(train_retinanet(loss, s, cfg, train, run.device, run.show_progress), val, cfg, run.device)
+                 for s in seeds] for name, loss in cfg["coco_losses"].items()}
+    for name, v in ap.items():
+        log(f"  COCO val box AP {name}: {v}")
+    metrics = {f"coco_ap_{name}": v for name, v in ap.items()}
+    if {"focal", "alpha_ce"} <= set(ap):
+        metrics["coco_ap_focal_minus_alpha_ce"] = [f - c for f, c in zip(ap["focal"], ap["alpha_ce"])]
+    setting = {"coco": f"COCO 2017 under {root}: RetinaNet ResNet-50-FPN (torchvision's, classification loss "
+                       f"FL(gamma, alpha) per arm {cfg['coco_losses']}), backbone "
+                       f"{'ImageNet (torchvision)' if cfg['coco_imagenet_backbone'] else 'from scratch'}; "
+                       f"train2017 ({len(train)} images with boxes, crowds left out, horizontal flips) -> val2017 "
+                       f"({len(val)} images), shorter side {cfg['coco_min_size']} (max {cfg['coco_max_size']}); SGD "
+                       f"lr {cfg['coco_lr']}, momentum 0.9, wd 1e-4, batch {cfg['coco_batch_size']}, "
+                       f"{cfg['coco_iterations']} iterations, lr /10 at {cfg['coco_lr_steps']}, warm-up "
+                       f"{cfg['coco_warmup']}; box AP by pycocotools; seeds {seeds}"}
+    return metrics, setting
+
+
 def measure(cfg: dict, run) -> dict:
+    # full: COCO first, so that missing data stops the stage before the small experiments run
+    coco_metrics, coco_setting = measure_coco(cfg, run) if run.profile == "full" else ({}, {})
     (Xtr, ytr), (Xte, yte) = digits(test_fraction=0.4, split_seed=0, standardize=True, flatten=True)
     blob_data = (blobs(cfg["train_images"], cfg["image_size"], 10_000, cfg["noise"]),
                  blobs(cfg["test_images"], cfg["image_size"], 20_000, cfg["noise"]))
@@ -198,5 +363,5 @@ def measure(cfg: dict, run) -> dict:
                                    "batch_size", "lr", "ce_alphas", "gamma", "alpha", "positives", "logreg_steps")} | {
         "dense_task": f"blobs: 3x3 squares (positives: their centres) vs 1x3 bars, foreground 1:{1 / fg:.0f}",
         "dense_model": "dense_classifier (RetinaNet cls subnet), prior init pi=0.01, Adam",
-        "concentration": "sklearn digits 3-vs-rest, 60/40 split, logistic regression trained with FL"}
-    return {"seeds": seeds, "metrics": metrics, "setting": setting}
+        "concentration": "sklearn digits 3-vs-rest, 60/40 split, logistic regression trained with FL"} | coco_setting
+    return {"seeds": seeds, "metrics": metrics | coco_metrics, "setting": setting}

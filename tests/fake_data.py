@@ -63,3 +63,24 @@ def dot_people(root, *, train: int, val: int, seed: int = 0) -> None:
         (root / "annotations").mkdir(exist_ok=True)
         (root / "annotations" / f"person_keypoints_{split}2017.json").write_text(json.dumps(
             {"images": imgs, "annotations": anns, "categories": [{"id": 1, "name": "person"}]}))
+
+
+def fake_coco_detection(root, *, images: int = 3, seed: int = 0) -> None:
+    """A tiny COCO 2017 detection folder (train and val): noise images, two boxes each of categories 1 / 3 / 7
+    (COCO's ids are not contiguous), plus one crowd box."""
+    rng = np.random.default_rng(seed)
+    for split in ("train", "val"):
+        (root / f"{split}2017").mkdir(parents=True)
+        imgs, anns = [], []
+        for i in range(1, images + 1):
+            name = f"{i:012d}.jpg"
+            Image.fromarray(rng.integers(0, 256, (90, 120, 3), dtype=np.uint8)).save(root / f"{split}2017" / name)
+            imgs.append({"id": i, "file_name": name, "width": 120, "height": 90})
+            for k, (box, cat, crowd) in enumerate([([10, 5, 40, 60], 1, 0), ([60, 20, 50, 30], (3, 7)[i % 2], 0),
+                                                   ([0, 0, 30, 20], 1, 1)]):
+                anns.append({"id": 10 * i + k, "image_id": i, "category_id": cat, "bbox": box, "iscrowd": crowd,
+                             "area": box[2] * box[3]})
+        (root / "annotations").mkdir(exist_ok=True)
+        (root / "annotations" / f"instances_{split}2017.json").write_text(json.dumps(
+            {"images": imgs, "annotations": anns,
+             "categories": [{"id": c, "name": n} for c, n in ((1, "person"), (3, "car"), (7, "train"))]}))
