@@ -46,9 +46,25 @@ class GraphConvolution(nn.Module):
         if bias:
             nn.init.zeros_(self.linear.bias)
 
+    def transform(self, h: torch.Tensor) -> torch.Tensor:
+        """H W (+ b); H may be a sparse COO matrix (NELL's 61,278-dimensional one-hot-extended features)."""
+        if not h.is_sparse:
+            return self.linear(h)
+        hw = torch.sparse.mm(h, self.linear.weight.T)
+        return hw + self.linear.bias if self.linear.bias is not None else hw
+
     def forward(self, h: torch.Tensor, a_hat: torch.Tensor) -> torch.Tensor:
         # multiply by W first: cost O(|E| F C) for A_hat X W with sparse A_hat (Sec. 2.2, complexity of Eq. 8)
-        return torch.sparse.mm(a_hat, self.linear(h))
+        return torch.sparse.mm(a_hat, self.transform(h))
+
+
+def sparse_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Dropout on the stored entries of a sparse COO matrix (the authors' code does the same for sparse inputs)."""
+    if not training or p == 0:
+        return x
+    x = x.coalesce()
+    keep = torch.rand_like(x.values()) >= p
+    return torch.sparse_coo_tensor(x.indices()[:, keep], x.values()[keep] / (1 - p), x.shape)
 
 
 class GCN(nn.Module):
@@ -65,8 +81,9 @@ class GCN(nn.Module):
 
     def forward(self, x: torch.Tensor, a_hat: torch.Tensor | None) -> torch.Tensor:
         for k, layer in enumerate(self.layers):
-            x = F.dropout(x, self.dropout, self.training)
-            x = layer(x, a_hat) if self.graph else layer.linear(x)
+            drop = sparse_dropout if x.is_sparse else F.dropout
+            x = drop(x, self.dropout, self.training)
+            x = layer(x, a_hat) if self.graph else layer.transform(x)
             if k < len(self.layers) - 1:
                 x = self.activation(x)
         return x

@@ -102,3 +102,52 @@ def test_layer_macs_counts_dense_transform_and_sparse_product():
     nnz = a_hat.values().numel()
     assert nnz == 2 * e + n  # both directions of every distinct edge plus the self-loops of A + I
     assert macs == n * c * f + nnz * f  # H W, then A_hat (H W): O(|E| F C) for |E| >= N
+
+
+def write_nell(folder):
+    """NELL's layout: 8 graph nodes, allx = nodes 0..2, test nodes 5 and 3 (stored out of order); nodes 4, 6 and 7
+    are relation nodes without features."""
+    allx = sp.csr_matrix(np.array([[1, 1], [2, 0], [0, 3]], dtype=np.float32))
+    ally = np.array([[1, 0], [0, 1], [1, 0]])
+    tx = sp.csr_matrix(np.array([[4, 4], [0, 5]], dtype=np.float32))  # rows in test.index order: node 5, node 3
+    ty = np.array([[0, 1], [1, 0]])
+    graph = {0: [1], 1: [0, 2], 2: [1, 3], 3: [2, 4], 4: [3, 5], 5: [4, 6], 6: [5, 7], 7: [6]}
+    parts = {"x": allx[:2], "y": ally[:2], "tx": tx, "ty": ty, "allx": allx, "ally": ally, "graph": graph}
+    for name, obj in parts.items():
+        with open(folder / f"ind.nell.0.001.{name}", "wb") as f:
+            pickle.dump(obj, f)
+    (folder / "ind.nell.0.001.test.index").write_text("5\n3\n")
+
+
+def test_nell_loader_gives_relation_nodes_one_hot_features(tmp_path):
+    """The relation nodes (4, 6, 7) get a one-hot feature each (Sec. 5.1); features stay sparse and a GCN trains on
+    them (sparse dropout, sparse X W)."""
+    from implementations.gcn import gcn
+
+    write_nell(tmp_path)
+    x, y, a_hat, train, val, test = load_planetoid(tmp_path, "nell.0.001")
+    assert x.is_sparse and x.shape == (8, 2 + 3)
+    dense = x.to_dense()
+    np.testing.assert_allclose(dense[5].numpy(), [0.5, 0.5, 0, 0, 0])  # node 5: tx's first row, normalised
+    np.testing.assert_allclose(dense[3].numpy(), [0, 1, 0, 0, 0])
+    np.testing.assert_allclose(dense[[4, 6, 7], 2:].numpy(), np.eye(3))  # the relation nodes' one-hot features
+    assert (dense[[4, 6, 7], :2] == 0).all() and y[[3, 5]].tolist() == [0, 1] and test.tolist() == [3, 5]
+    torch.manual_seed(0)
+    model = gcn(in_features=5, num_classes=2, hidden=4, dropout=0.5)
+    model.train()
+    model(x, a_hat)[train].sum().backward()
+    assert model.layers[0].linear.weight.grad is not None
+    model.eval()
+    torch.testing.assert_close(model(x, a_hat), model(dense, a_hat))  # sparse and dense inputs agree
+
+
+def test_nell_runs_with_its_own_hyperparameters(tmp_path, monkeypatch):
+    from pipelines import gcn as stage
+
+    write_nell(tmp_path)
+    seen = {}
+    monkeypatch.setattr(stage, "gcn_vs_mlp", lambda seed, c, *data: seen.update(c) or (0.5, 0.25))
+    monkeypatch.setattr(stage, "CFG", {"planetoid_dir": str(tmp_path), "dropout": 0.5, "hidden": 16,
+                                       "planetoid_overrides": {"nell.0.001": {"dropout": 0.1, "hidden": 64}}})
+    assert stage.planetoid_run(("nell.0.001", 0)) == (0.5, 0.25)
+    assert seen["dropout"] == 0.1 and seen["hidden"] == 64
