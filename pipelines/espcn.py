@@ -25,9 +25,18 @@ def _seed_run(seed: int) -> dict:
                                        cfg["lr_patch"], cfg["lr_stride"])
     net = sr.train_sr(lambda: espcn(scale=r), inputs, targets, steps=cfg["steps"], batch_size=cfg["batch_size"],
                       lr=cfg["lr"], seed=seed, device=cfg["device"], progress=cfg.get("progress"))
+    res = _evaluate(net, cfg["test_images"], cfg)
+    for name, folder in cfg.get("extra_test_images", {}).items():  # full: Set14 beside Set5 (Table 1)
+        res[f"net_{name}"] = _evaluate(net, folder, cfg)["net"]
+    return res
+
+
+def _evaluate(net, images, cfg: dict) -> dict:
+    """PSNR of the network and of bicubic upsampling on every test image (and the first image's outputs)."""
+    r = cfg["scale"]
     res = {"net": [], "bicubic": [], "example": None}
     with torch.no_grad():
-        for i, hr in enumerate(sr.load_images(cfg["test_images"], crop=cfg.get("test_crop"))):
+        for i, hr in enumerate(sr.load_images(images, crop=cfg.get("test_crop"))):
             hr, lr = sr.degrade(hr, r)
             up = sr.bicubic_up(lr, r)
             out = sr.forward_centred(net, lr[None].to(cfg["device"]))[0].cpu()
@@ -96,6 +105,8 @@ def measure(cfg: dict, run) -> dict:
     metrics["psnr_gain_min_over_images_db_espcn"] = [float(g.min()) for g in gains]
     metrics["psnr_db_espcn"] = [float(np.mean(res["net"])) for res in results]
     metrics["psnr_db_bicubic"] = float(np.mean(results[0]["bicubic"]))
+    for name in cfg.get("extra_test_images", {}):
+        metrics[f"psnr_db_espcn_{name}"] = [float(np.mean(res[f"net_{name}"])) for res in results]
     if cfg.get("compare_srcnn_955"):  # full profile: SRCNN 9-5-5 trained on the same images (Sec. 3.5, Table 2)
         srcnn_cfg = {**cfg, "patch": cfg["srcnn_patch"], "stride": cfg["srcnn_stride"], "steps": cfg["srcnn_steps"],
                      "device": run.device, "progress": _CFG["progress"]}
@@ -105,7 +116,9 @@ def measure(cfg: dict, run) -> dict:
     hr, up, out = results[0]["example"]
     sr.save_comparison(run.figures / "sr_example.png", hr, {"bicubic": up, "ESPCN": out},
                        f"x{r} super-resolution, first test image (seed {seeds[0]})")
-    setting = {"data": f"train: {cfg['train_images']}; test: {cfg['test_images']} (luminance)",
+    extra = cfg.get("extra_test_images")
+    setting = {"data": f"train: {cfg['train_images']}; test: {cfg['test_images']} (luminance)"
+                       + (f"; also tested on {extra}" if extra else ""),
                "train_crop": cfg.get("train_crop"), "test_crop": cfg.get("test_crop"),
                "degradation": f"x{r} antialiased bicubic down (align_corners=False), bicubic up for the baseline",
                "sub_images": f"LR {cfg['lr_patch']}x{cfg['lr_patch']} (HR {cfg['lr_patch'] * r}), LR stride {cfg['lr_stride']}",

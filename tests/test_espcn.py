@@ -36,3 +36,21 @@ def test_pixel_shuffle_periodic_layout():
     for i in range(r):
         for j in range(r):
             assert torch.equal(hr[0, 0, i::r, j::r], t[0, i * r + j])
+
+
+def test_extra_test_sets_are_scored_by_the_same_trained_network(tmp_path, monkeypatch):
+    """Full profile: Set14 is scored beside Set5 by the network trained once (here a folder of two PNGs)."""
+    import numpy as np
+    from PIL import Image
+
+    from pipelines import espcn as stage
+    from pipelines.common import paper_config
+
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (48, 60, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    cfg = paper_config("espcn", "smoke") | {"device": "cpu", "extra_test_images": {"set14": str(tmp_path)},
+                                             "test_crop": None}
+    monkeypatch.setattr(stage, "_CFG", cfg)
+    res = stage._seed_run(0)
+    assert len(res["net"]) == 1 and len(res["net_set14"]) == 2 and all(np.isfinite(res["net_set14"]))
