@@ -1,6 +1,6 @@
 """U-Net: the paper's network measured on the meta device, Eq. 2 computed on exact geometry, and a scaled-down
 U-Net trained on generated scenes of touching discs: with vs without skips, with vs without the weight map.
-full: also the paper's U-Net (padded convolutions) on the ISBI 2012 EM stack and on PhC-U373 from local folders,
+full: also the paper's U-Net (padded convolutions) on the ISBI 2012 EM stack, PhC-U373 and DIC-HeLa from local folders,
 scored on held-out slices / a held-out sequence (the challenges' hidden test labels are not available).
 """
 from __future__ import annotations
@@ -121,7 +121,10 @@ def isbi2012(folder) -> tuple[np.ndarray, np.ndarray]:
     return read_tif(files[0]), read_tif(files[1])
 
 
-def cell_tracking_sequence(folder, sequence: str) -> tuple[np.ndarray, np.ndarray]:
+CELL_TRACKING = {"phc_u373": "PhC-C2DH-U373", "dic_hela": "DIC-C2DH-HeLa"}  # Table 2's two data sets
+
+
+def cell_tracking_sequence(folder, sequence: str, dataset: str = "phc_u373") -> tuple[np.ndarray, np.ndarray]:
     """The annotated frames of one Cell Tracking Challenge sequence: images <seq>/tNNN.tif and instance masks
     <seq>_GT/SEG/man_segNNN.tif (0 = background), as lists of equal-sized arrays."""
     folder = Path(folder or "")
@@ -129,8 +132,8 @@ def cell_tracking_sequence(folder, sequence: str) -> tuple[np.ndarray, np.ndarra
     if not masks:
         raise DataUnavailable(
             f"no Cell Tracking Challenge data in {str(folder)!r} (looked for {sequence}_GT/SEG/man_seg*.tif): download "
-            f"the PhC-C2DH-U373 training data set (http://celltrackingchallenge.net/2d-datasets/), unzip it and set "
-            f"unet.full.phc_u373_dir in params.yaml to the folder holding 01/, 01_GT/, 02/, 02_GT/")
+            f"the {CELL_TRACKING[dataset]} training data set (http://celltrackingchallenge.net/2d-datasets/), unzip it "
+            f"and set unet.full.{dataset}_dir in params.yaml to the folder holding 01/, 01_GT/, 02/, 02_GT/")
     images = [read_tif(folder / sequence / f"t{m.stem[len('man_seg'):]}.tif") for m in masks]
     return np.stack(images).astype(np.float32), np.stack([read_tif(m) for m in masks]).astype(np.int64)
 
@@ -218,11 +221,13 @@ def isbi_run(cfg: dict, seed: int, device: str) -> dict:
     return {"pixel_error": float((pred != truth).mean()), "rand_error": float(np.mean(rand))}
 
 
-def phc_u373_run(cfg: dict, seed: int, device: str) -> float:
-    (img_tr, inst_tr), (img_te, inst_te) = (cell_tracking_sequence(cfg["phc_u373_dir"], s) for s in ("01", "02"))
+def cell_tracking_run(cfg: dict, seed: int, device: str, dataset: str = "phc_u373") -> float:
+    """Train on sequence 01's annotated frames (Eq. 2 weights), SEG on sequence 02's."""
+    (img_tr, inst_tr), (img_te, inst_te) = (cell_tracking_sequence(cfg[f"{dataset}_dir"], s, dataset)
+                                            for s in ("01", "02"))
     w = torch.tensor(np.stack([weight_map(i, w0=cfg["w0"], sigma=cfg["sigma"]) for i in inst_tr]), dtype=torch.float32)
     model = train_real(standardize(img_tr), torch.tensor(inst_tr > 0, dtype=torch.long), w, cfg, seed, device,
-                       f"phc-u373 seed {seed}")
+                       f"{dataset} seed {seed}")
     pred = predict_whole(model, standardize(img_te), device, 2 ** cfg["real_depth"]).numpy()
     return float(np.mean([seg_measure(t, p == 1) for t, p in zip(inst_te, pred)]))
 
@@ -233,7 +238,7 @@ def measure_real(cfg: dict, run) -> tuple[dict, dict]:
     isbi = [isbi_run(cfg, s, run.device) for s in seeds]
     metrics = {"isbi_heldout_pixel_error": [r["pixel_error"] for r in isbi],
                "isbi_heldout_rand_error": [r["rand_error"] for r in isbi],
-               "phc_u373_heldout_seg": [phc_u373_run(cfg, s, run.device) for s in seeds]}
+               **{f"{d}_heldout_seg": [cell_tracking_run(cfg, s, run.device, d) for s in seeds] for d in CELL_TRACKING}}
     model = (f"U-Net base {cfg['real_base']}, depth {cfg['real_depth']}, padded 3x3 convs; Adam lr {cfg['real_lr']}, "
              f"{cfg['real_steps']} steps of {cfg['real_batch_size']} random {cfg['real_crop']}^2 crops with flips and "
              f"rotations; whole-image prediction with mirrored borders; seeds {seeds}")
@@ -242,9 +247,10 @@ def measure_real(cfg: dict, run) -> tuple[dict, dict]:
                     f"the rest held out (the challenge's test labels are hidden); membrane vs cell, no border weights; "
                     f"pixel error and foreground-restricted Rand error (1 - Rand F-score of the connected cells) "
                     f"computed locally; the warping error is not computed. {model}",
-        "phc_u373": f"Cell Tracking Challenge PhC-C2DH-U373 from {cfg['phc_u373_dir']}: annotated frames of sequence "
-                    f"01 train (Eq. 2 weights, w0 = {cfg['w0']}, sigma = {cfg['sigma']}), sequence 02 held out; SEG "
-                    f"(matched-object Jaccard) of the predicted connected components. {model}"}
+        "cell_tracking": f"Cell Tracking Challenge PhC-C2DH-U373 ({cfg['phc_u373_dir']}) and DIC-C2DH-HeLa "
+                         f"({cfg['dic_hela_dir']}), each: annotated frames of sequence 01 train (Eq. 2 weights, w0 = "
+                         f"{cfg['w0']}, sigma = {cfg['sigma']}), sequence 02 held out; SEG (matched-object Jaccard) of "
+                         f"the predicted connected components. {model}"}
     return metrics, setting
 
 

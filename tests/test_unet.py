@@ -62,10 +62,11 @@ def test_isbi_and_cell_tracking_loaders_and_training_on_tiny_files(tmp_path):
     import tifffile
 
     from pipelines.data import DataUnavailable
-    from pipelines.unet import isbi_run, phc_u373_run
+    from pipelines.unet import cell_tracking_run, isbi_run
 
-    cfg = dict(isbi_dir=str(tmp_path / "isbi"), phc_u373_dir=str(tmp_path / "phc"), isbi_train_slices=3,
-               real_base=2, real_depth=2, real_lr=1e-3, real_crop=16, real_steps=1, real_batch_size=2, w0=10, sigma=5)
+    cfg = dict(isbi_dir=str(tmp_path / "isbi"), phc_u373_dir=str(tmp_path / "phc"), dic_hela_dir=str(tmp_path / "dic"),
+               isbi_train_slices=3, real_base=2, real_depth=2, real_lr=1e-3, real_crop=16, real_steps=1,
+               real_batch_size=2, w0=10, sigma=5)
     with pytest.raises(DataUnavailable, match="train-volume.tif"):
         isbi_run(cfg, 0, "cpu")
     rng = np.random.default_rng(0)
@@ -78,7 +79,9 @@ def test_isbi_and_cell_tracking_loaders_and_training_on_tiny_files(tmp_path):
     out = isbi_run(cfg, 0, "cpu")
     assert 0 <= out["pixel_error"] <= 1 and 0 <= out["rand_error"] <= 1
     with pytest.raises(DataUnavailable, match="PhC-C2DH-U373"):
-        phc_u373_run(cfg, 0, "cpu")
+        cell_tracking_run(cfg, 0, "cpu", "phc_u373")
+    with pytest.raises(DataUnavailable, match="DIC-C2DH-HeLa.*dic_hela_dir"):
+        cell_tracking_run(cfg, 0, "cpu", "dic_hela")
     for seq in ("01", "02"):
         (tmp_path / f"phc/{seq}_GT/SEG").mkdir(parents=True)
         (tmp_path / f"phc/{seq}").mkdir()
@@ -87,4 +90,4 @@ def test_isbi_and_cell_tracking_loaders_and_training_on_tiny_files(tmp_path):
             inst[3:9, 3:9], inst[10:18, 12:25] = 1, 2
             tifffile.imwrite(tmp_path / f"phc/{seq}/t{t}.tif", rng.integers(0, 2 ** 16, (22, 30), dtype=np.uint16))
             tifffile.imwrite(tmp_path / f"phc/{seq}_GT/SEG/man_seg{t}.tif", inst)
-    assert 0 <= phc_u373_run(cfg, 0, "cpu") <= 1  # 22 x 30: whole-image prediction pads to a multiple of 4
+    assert 0 <= cell_tracking_run(cfg, 0, "cpu", "phc_u373") <= 1  # 22 x 30: prediction pads to a multiple of 4
