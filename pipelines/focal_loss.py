@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import math
 import os
 from pathlib import Path
@@ -203,11 +204,14 @@ class CocoBoxes(torch.utils.data.Dataset):
         self.categories = sorted(coco.getCatIds())
         self.label = {c: i for i, c in enumerate(self.categories)}
         ids = sorted(coco.getImgIds())
-        self.ids = [i for i in ids if self._boxes(i)[0].numel()] if train else ids
+        self.ids = [i for i in ids if self._annotations(i)] if train else ids
+
+    def _annotations(self, image_id: int) -> list[dict]:
+        return [a for a in self.coco.loadAnns(self.coco.getAnnIds(imgIds=image_id, iscrowd=False))
+                if a["bbox"][2] >= 1 and a["bbox"][3] >= 1]
 
     def _boxes(self, image_id: int):
-        anns = [a for a in self.coco.loadAnns(self.coco.getAnnIds(imgIds=image_id, iscrowd=False))
-                if a["bbox"][2] >= 1 and a["bbox"][3] >= 1]
+        anns = self._annotations(image_id)
         boxes = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)],
                              dtype=torch.float32).reshape(-1, 4)
         return boxes, torch.tensor([self.label[a["category_id"]] for a in anns], dtype=torch.int64)
@@ -260,26 +264,22 @@ def train_retinanet(loss: dict, seed: int, cfg: dict, data: CocoBoxes, device: s
     steps, warm = cfg["coco_lr_steps"], cfg["coco_warmup"]
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: (min(1.0, 1 / 3 + (2 / 3) * it / warm) if warm else 1.0)
                                               * 0.1 ** sum(it >= s for s in steps))
-    it, epoch = 0, 0
-    bar = progress(range(cfg["coco_iterations"]), desc=f"coco {loss} seed {seed}", enabled=show)
+    def epochs():  # the loader over and over (set_epoch reshuffles each rank's share)
+        for epoch in itertools.count():
+            if distributed:
+                sampler.set_epoch(epoch)
+            yield from loader
+
     net.train()
-    while it < cfg["coco_iterations"]:
-        if distributed:
-            sampler.set_epoch(epoch)
-        for images, targets in loader:
-            losses = net([x.to(device) for x in images],
-                         [{k: v.to(device) for k, v in t.items() if k != "image_id"} for t in targets])
-            total = losses["classification"] + losses["bbox_regression"]
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            opt.step()
-            sched.step()
-            it += 1
-            if show:
-                bar.update(1)
-            if it >= cfg["coco_iterations"]:
-                break
-        epoch += 1
+    steps_bar = progress(range(cfg["coco_iterations"]), desc=f"coco {loss} seed {seed}", enabled=show)
+    for _, (images, targets) in zip(steps_bar, epochs()):
+        losses = net([x.to(device) for x in images],
+                     [{k: v.to(device) for k, v in t.items() if k != "image_id"} for t in targets])
+        total = losses["classification"] + losses["bbox_regression"]
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        sched.step()
     return model
 
 

@@ -431,7 +431,7 @@ def measure_coco(cfg: dict, run) -> tuple[dict, dict]:
            else person_instances(coco_val, val_images, cfg))
     seeds = list(range(cfg["coco_seeds"]))
     h, w = cfg["coco_input_hw"]
-    metrics, example = {}, None
+    metrics, key, example = {}, {}, None
     for name in cfg["coco_models"]:
         aps = []
         for seed in seeds:
@@ -443,12 +443,12 @@ def measure_coco(cfg: dict, run) -> tuple[dict, dict]:
             aps.append(coco_keypoint_ap(coco_val, results))
         # Table 1 has HRNet-W32 both ways: 73.4 AP from scratch, 74.4 from an ImageNet-pretrained trunk
         label = "w32_imagenet" if name == "w32" and cfg.get("coco_hrnet_init") else name
-        metrics[f"coco_val_ap_{label}_{h}x{w}"] = aps
+        key[name] = f"coco_val_ap_{label}_{h}x{w}"
+        metrics[key[name]] = aps
         log(f"  COCO val AP {label}: {aps}")
-    if {"w32", "simplebaseline_r50"} <= set(cfg["coco_models"]):
-        hrnet_ap = next(v for k, v in metrics.items() if k.startswith("coco_val_ap_w32"))
+    if {"w32", "simplebaseline_r50"} <= set(key):
         metrics["coco_val_ap_w32_minus_simplebaseline_r50"] = [
-            a - b for a, b in zip(hrnet_ap, metrics[f"coco_val_ap_simplebaseline_r50_{h}x{w}"])]
+            a - b for a, b in zip(metrics[key["w32"]], metrics[key["simplebaseline_r50"]])]
     save_coco_figure(val[:4], example or [], run.figures / "coco_keypoints.png")
     boxes = ("SimpleBaseline's person detections (human AP 56.4), OKS-NMS " + str(cfg["coco_oks_nms"])
              if detections.is_file() else "ground-truth person boxes (no detections file under "
