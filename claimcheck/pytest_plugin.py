@@ -61,13 +61,14 @@ class ClaimFileNode(pytest.File):
         measured, measured_error = load_measured(mdir, self.path.stem, _shown(mdir, root))
         for claim in cf.claims:
             yield ClaimItem.from_parent(self, name=claim.id, claim=claim, measured=measured,
-                                        measured_error=measured_error)
+                                        measured_error=measured_error, paper=cf.paper)
 
 
 class ClaimItem(pytest.Item):
-    def __init__(self, *, claim, measured=None, measured_error=None, file_error=None, **kw):
+    def __init__(self, *, claim, measured=None, measured_error=None, file_error=None, paper=None, **kw):
         super().__init__(**kw)
         self.claim, self.measured, self.measured_error, self.file_error = claim, measured, measured_error, file_error
+        self.paper = paper or {}
         self.result: Result | None = None
 
     def setup(self):
@@ -78,7 +79,7 @@ class ClaimItem(pytest.Item):
                 "where": "", "metric": "", "claimed": None, "rule": "", "expect": "", "why": "", "profile": None,
                 "verdict": "invalid", "outcome": "error", "message": self.file_error})))
             pytest.fail(self.file_error, pytrace=False)
-        self.result = check_claim(self.claim, self.measured, self.measured_error)
+        self.result = check_claim(self.claim, self.measured, self.measured_error, self.paper)
         self.user_properties.append((RESULT_KEY, json.dumps(self.result.to_dict())))
         if self.result.outcome == "error":
             pytest.fail(self.result.message, pytrace=False)

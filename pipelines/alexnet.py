@@ -9,11 +9,11 @@ import torch.nn.functional as F
 import torchvision
 
 from implementations.alexnet import alexnet, four_layer_cnn, neurons_per_layer
-from pipelines.common import map_seeds
-from pipelines.data import digits, to_tensors, torchvision_dataset
-from pipelines.imagenet import imagenet_top1_top5
-from pipelines.structural import count_params, on_meta
-from pipelines.train import accuracy, make_optimizer, seed_everything
+from pipelines.shared.common import map_seeds
+from pipelines.shared.data import digits, to_tensors, torchvision_dataset
+from pipelines.shared.imagenet import imagenet_top1_top5
+from pipelines.shared.structural import count_params, on_meta
+from pipelines.shared.train import accuracy, make_optimizer, seed_everything
 
 CFG: dict = {}  # the stage's settings, set before forking so map_seeds' workers see them
 
@@ -93,7 +93,7 @@ def measure(cfg: dict, run) -> dict:
     metrics = structure()
     if run.profile == "full":
         return measure_full(cfg, run, metrics)
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     speed = map_seeds(relu_vs_tanh, seeds)
     fits = map_seeds(dropout_arms, seeds)
     gap = lambda r: r["train_acc"] - r["test_acc"]  # noqa: E731

@@ -1,6 +1,6 @@
 """Bag of Tricks (He et al. 2019): ResNet-50 vs -D cost, zero-gamma identity, label smoothing's logit gap, and the
 tricks' effect on accuracy (digits at the cpu profile; ImageNet or CIFAR-10 at the full profile; the training
-loop is pipelines.imagenet.train_bag_of_tricks).
+loop is pipelines.shared.imagenet.train_bag_of_tricks).
 """
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from implementations import bag_of_tricks as bot
-from pipelines import data
-from pipelines.common import map_seeds
-from pipelines.imagenet import cifar_stem, imagenet_or_cifar10, top1, train_bag_of_tricks
-from pipelines.structural import count_macs, count_params, on_meta
-from pipelines.train import accuracy, fit, predict, seed_everything
+from pipelines.shared import data
+from pipelines.shared.common import map_seeds
+from pipelines.shared.imagenet import cifar_stem, imagenet_or_cifar10, top1, train_bag_of_tricks
+from pipelines.shared.structural import count_macs, count_params, on_meta
+from pipelines.shared.train import accuracy, fit, predict, seed_everything
 
 
 # ------------------------------------------------------------------------------------------ analytical parts
@@ -142,7 +142,7 @@ def measure_full(cfg: dict, run) -> dict:
 # ------------------------------------------------------------------------------------------ the stage
 def measure(cfg: dict, run) -> dict:
     CFG.update(cfg)
-    seeds = list(cfg["seeds"])
+    seeds = run.seeds(cfg["seeds"])
     metrics = resnet_costs()
     metrics["ls_gap_k1000_optimised"] = optimised_logit_gap(0.1, 1000)
     metrics["ls_gap_k1000_optimised_minus_formula"] = metrics["ls_gap_k1000_optimised"] - bot.optimal_logit_gap(0.1, 1000)

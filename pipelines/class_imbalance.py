@@ -13,10 +13,10 @@ from sklearn.metrics import roc_auc_score
 
 from implementations.class_imbalance import (all_cnn_c, class_prior, imbalanced_subset, linear_imbalance_counts,
                                              oversample, step_imbalance_counts, threshold_by_prior, undersample)
-from pipelines.common import map_seeds, progress
-from pipelines.data import digits
-from pipelines.small_vision import cifar_data, mlp
-from pipelines.train import fit, make_optimizer, predict, seed_everything
+from pipelines.shared.common import map_seeds, progress
+from pipelines.shared.data import digits
+from pipelines.shared.small_vision import cifar_data, mlp
+from pipelines.shared.train import fit, make_optimizer, predict, seed_everything
 
 _CFG: dict = {}  # the stage's settings and data, read by the forked seed workers
 

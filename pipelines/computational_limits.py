@@ -13,9 +13,9 @@ from scipy import stats
 from torch.utils.flop_counter import FlopCounterMode
 
 from implementations import computational_limits as cl
-from pipelines import data
-from pipelines.common import map_seeds
-from pipelines.train import accuracy, fit, make_optimizer, seed_everything
+from pipelines.shared import data
+from pipelines.shared.common import map_seeds
+from pipelines.shared.train import accuracy, fit, make_optimizer, seed_everything
 
 CFG: dict = {}
 
@@ -75,7 +75,7 @@ def sweep_width(width: int) -> list[tuple[float, float]]:
 
 def measure(cfg: dict, run) -> dict:
     CFG.update(cfg)
-    seeds = list(cfg["seeds"])
+    seeds = run.seeds(cfg["seeds"])
     metrics = overparam_flops(cfg)
 
     sims = map_seeds(simulate, seeds)

@@ -12,9 +12,9 @@ from torch import nn
 
 from implementations.cyclical_lr import (caffe_cifar10_full, cyclic_lr, lr_range_test, range_test_bounds,
                                          triangular_lr)
-from pipelines.common import map_seeds, progress
-from pipelines.small_vision import digits_or_cifar, mlp
-from pipelines.train import accuracy, fit, make_optimizer, seed_everything
+from pipelines.shared.common import map_seeds, progress
+from pipelines.shared.small_vision import digits_or_cifar, mlp
+from pipelines.shared.train import accuracy, fit, make_optimizer, seed_everything
 
 _CFG: dict = {}  # the stage's settings, read by the forked seed workers
 
@@ -131,7 +131,7 @@ def _figure(results: list[dict], run) -> None:
 def measure(cfg: dict, run) -> dict:
     # load the data (and import sklearn / torchvision) once, before the seed workers fork
     _CFG.update(cfg=cfg, device=run.device, progress=run.show_progress, data=digits_or_cifar(cfg))
-    seeds = cfg["seeds"]
+    seeds = run.seeds(cfg["seeds"])
     schedule_error = _schedule_error()  # also imports what torch.optim imports lazily, once before the fork
     results = map_seeds(_seed, seeds)
     _figure(results, run)

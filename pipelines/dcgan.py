@@ -13,10 +13,10 @@ import torch
 import torch.nn.functional as F
 
 from implementations import dcgan as D
-from pipelines import data
-from pipelines.common import map_seeds, progress
-from pipelines.structural import count_params, on_meta
-from pipelines.train import fit
+from pipelines.shared import data
+from pipelines.shared.common import map_seeds, progress
+from pipelines.shared.structural import count_params, on_meta
+from pipelines.shared.train import fit
 
 CFG: dict = {}
 DATA: dict = {}
@@ -180,7 +180,7 @@ def measure(cfg: dict, run) -> dict:
     CFG.update(cfg, show_progress=run.show_progress)
     load(cfg)
     DATA["clf"] = train_classifier()
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     items = [(s, b) for s in seeds for b in cfg["beta1s"]]
     res = dict(zip(items, map_seeds(train_gan, items, label="seed,beta1")))
     lo, hi = min(cfg["beta1s"]), max(cfg["beta1s"])

@@ -13,10 +13,10 @@ import torch.nn.functional as F
 import torchvision
 
 from implementations import deepdream as DD
-from pipelines import data
-from pipelines.common import map_seeds
-from pipelines.structural import on_meta
-from pipelines.train import accuracy, fit
+from pipelines.shared import data
+from pipelines.shared.common import map_seeds
+from pipelines.shared.structural import on_meta
+from pipelines.shared.train import accuracy, fit
 
 CFG: dict = {}
 DATA: dict = {}
@@ -121,7 +121,7 @@ def measure(cfg: dict, run) -> dict:
     CFG.clear()
     CFG.update(cfg)
     load(cfg)
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     res = map_seeds(per_seed, seeds)
     googlenet = on_meta(lambda: torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False))
     metrics = {"googlenet_depth_parameterized_layers": DD.parameterized_depth(googlenet),

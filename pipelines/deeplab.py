@@ -17,9 +17,9 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from implementations.deeplab import atrous_kernel_size, deeplab_vgg16, dense_crf  # noqa: E402
-from pipelines.common import map_seeds, progress  # noqa: E402
-from pipelines.structural import count_macs, count_params, on_meta  # noqa: E402
-from pipelines.data import DATA_ROOT, DataUnavailable, touching_discs  # noqa: E402
+from pipelines.shared.common import map_seeds, progress  # noqa: E402
+from pipelines.shared.structural import count_macs, count_params, on_meta  # noqa: E402
+from pipelines.shared.data import DATA_ROOT, DataUnavailable, touching_discs  # noqa: E402
 
 _CFG: dict = {}
 
@@ -221,7 +221,7 @@ def train_voc(head: str, seed: int, cfg: dict, train_set, val_set, device: str, 
 def measure_voc(cfg: dict, run) -> tuple[dict, dict]:
     train_set, val_set = voc2012("train"), voc2012("val")
     cfg = {**cfg, "show_progress": run.show_progress}
-    seeds = list(range(cfg["voc_seeds"]))
+    seeds = run.seeds(cfg["voc_seeds"])
     miou = {head: [train_voc(head, s, cfg, train_set, val_set, run.device) for s in seeds]
             for head in ("largefov", "aspp")}
     metrics = {"voc_val_miou_largefov": miou["largefov"], "voc_val_miou_aspp_l": miou["aspp"],
@@ -239,7 +239,7 @@ def measure(cfg: dict, run) -> dict:
     # full: the real data first, so that a missing data set stops the stage before the small experiment runs
     voc_metrics, voc_setting = measure_voc(cfg, run) if run.profile == "full" else ({}, {})
     metrics = structural([1, 2, 4, 6, 12, 18, 24])
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     _CFG.update(cfg)
     outs = map_seeds(run_seed, seeds)
     metrics["miou_cnn"] = [o["miou_cnn"] for o in outs]

@@ -11,7 +11,7 @@ import torch  # noqa: E402
 from scipy.stats import spearmanr, wasserstein_distance  # noqa: E402
 
 from implementations import drl_neuroscience as drl  # noqa: E402
-from pipelines.common import map_seeds, progress  # noqa: E402
+from pipelines.shared.common import map_seeds, progress  # noqa: E402
 
 CFG: dict = {}
 
@@ -100,7 +100,7 @@ def meta_rl(cfg: dict, seed: int, show_progress: bool) -> dict:
 def measure(cfg: dict, run) -> dict:
     CFG.clear()
     CFG.update(cfg)
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     metrics = td_experiment(cfg, run.figures)
     res = map_seeds(distributional_seed, seeds)
     for name in [k for k in res[0] if not isinstance(res[0][k], list)]:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import torch
 
 from implementations.dropout import dropout_mlp, max_norm_, monte_carlo_probs, weight_scaled_probs
-from pipelines.common import map_seeds, progress
-from pipelines.data import digits, to_tensors, torchvision_dataset
-from pipelines.train import fit, make_optimizer, seed_everything
+from pipelines.shared.common import map_seeds, progress
+from pipelines.shared.data import digits, to_tensors, torchvision_dataset
+from pipelines.shared.train import fit, make_optimizer, seed_everything
 
 CFG: dict = {}
 
@@ -69,7 +69,7 @@ def measure(cfg: dict, run) -> dict:
     CFG.update(cfg)
     if run.profile == "full":
         return measure_full(cfg, run)
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     res = map_seeds(arms, seeds)
     col = lambda k: [r[k] for r in res]  # noqa: E731
     diff = lambda a, b: [r[a] - r[b] for r in res]  # noqa: E731

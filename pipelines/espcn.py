@@ -9,11 +9,11 @@ import time
 import numpy as np
 import torch
 
-import pipelines.superres as sr
+import pipelines.shared.superres as sr
 from implementations.espcn import espcn, lr_feature_extractor
 from implementations.srcnn import srcnn
-from pipelines.common import map_seeds, progress
-from pipelines.structural import count_params, on_meta
+from pipelines.shared.common import map_seeds, progress
+from pipelines.shared.structural import count_params, on_meta
 
 _CFG: dict = {}
 
@@ -75,7 +75,7 @@ def _frame_times(cfg: dict) -> tuple[float, float]:
 def measure(cfg: dict, run) -> dict:
     global _CFG
     _CFG = {**cfg, "device": run.device, "progress": progress if run.device != "cpu" and run.show_progress else None}
-    seeds, r = list(cfg["seeds"]), cfg["scale"]
+    seeds, r = run.seeds(cfg["seeds"]), cfg["scale"]
 
     metrics = {}
     for s in (2, 3, 4):  # the 2.5x of Sec. 3.5 is for r = 3; the others show how it moves with r

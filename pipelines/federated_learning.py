@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from implementations import federated_learning as fl
-from pipelines.common import map_seeds
-from pipelines.data import digits, torchvision_dataset, to_tensors
-from pipelines.train import accuracy
+from pipelines.shared.common import map_seeds
+from pipelines.shared.data import digits, torchvision_dataset, to_tensors
+from pipelines.shared.train import accuracy
 
 CFG: dict = {}  # the stage's config, set before the forked workers start
 
@@ -110,7 +110,7 @@ def train_federated(args) -> dict:
 def measure(cfg: dict, run) -> dict:
     CFG.clear()
     CFG.update(cfg)
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     metrics: dict = {}
     d = cfg["quant_dim"]
     metrics["quantizer_1bit_max_abs_z"] = quantizer_unbiased_max_z(d, cfg["quant_draws"], seed=0)

@@ -14,7 +14,7 @@ import torch
 
 from implementations import federated_oov as oov
 from implementations.federated_learning import fedavg_step
-from pipelines.common import map_seeds
+from pipelines.shared.common import map_seeds
 
 ALPHABET = string.ascii_lowercase
 ONSETS = ["", "b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z",
@@ -113,7 +113,7 @@ def run_seed(seed: int) -> dict:
 def measure(cfg: dict, run) -> dict:
     CFG.clear()
     CFG.update(cfg)
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     res = map_seeds(run_seed, seeds)
     metrics = {}
     for k in cfg["ks"]:

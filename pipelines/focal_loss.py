@@ -9,11 +9,8 @@ COCO comparison: RetinaNet ResNet-50-FPN at 600 px trained with FL (gamma 2, alp
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import itertools
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +18,16 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import average_precision_score
 
-from implementations.focal_loss import dense_classifier, focal_loss, prior_bias, retinanet
-from pipelines.common import log, map_seeds, progress
-from pipelines.data import DATA_ROOT, DataUnavailable, digits
-from pipelines.train import seed_everything
+from implementations.focal_loss import (
+    dense_classifier,
+    focal_loss,
+    prior_bias,
+    retinanet,
+)
+from pipelines.shared.coco import coco_ap, coco_root, load_coco
+from pipelines.shared.common import DataUnavailable, log, map_seeds, progress
+from pipelines.shared.data import digits
+from pipelines.shared.train import seed_everything
 
 _CFG: dict = {}  # the stage's settings and data, read by the forked seed workers
 
@@ -179,19 +182,8 @@ def _dense(arm: tuple[int, str, float, float]) -> float:
 
 # ------------------------------------------------------------------------- full profile: RetinaNet on COCO (Table 1)
 def coco_instances(root: Path, split: str):
-    """pycocotools' index of annotations/instances_<split>2017.json and its image folder (train2017 plays the
-    paper's trainval35k, val2017 its minival: the same images under the 2017 names)."""
-    ann = root / "annotations" / f"instances_{split}2017.json"
-    images = next((d for d in (root / "images" / f"{split}2017", root / f"{split}2017") if d.is_dir()), None)
-    if not ann.is_file() or images is None:
-        raise DataUnavailable(
-            f"COCO 2017 detection not found under {root}: focal_loss's full profile needs {ann.relative_to(root)} and "
-            f"{split}2017/ (or images/{split}2017/) from cocodataset.org (annotations_trainval2017.zip, train2017.zip "
-            f"18 GB, val2017.zip 1 GB); nothing is downloaded. Set COCO_DIR (or focal_loss's `coco_dir`).")
-    from pycocotools.coco import COCO
-
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
-        return COCO(str(ann)), images
+    """COCO's detection annotations of `split` and its image folder (train2017 plays the paper's trainval35k)."""
+    return load_coco(root, "instances", split, paper="focal_loss")
 
 
 class CocoBoxes(torch.utils.data.Dataset):
@@ -295,27 +287,14 @@ def coco_box_ap(model: torch.nn.Module, data: CocoBoxes, cfg: dict, device: str)
             for (x1, y1, x2, y2), s, c in zip(out["boxes"].tolist(), out["scores"].tolist(), out["labels"].tolist()):
                 results.append({"image_id": t["image_id"], "category_id": data.categories[c], "score": round(s, 4),
                                 "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)]})
-    return coco_results_ap(data.coco, results, "bbox")
-
-
-def coco_results_ap(coco, results: list[dict], kind: str) -> float:
-    from pycocotools.cocoeval import COCOeval
-
-    if not results:
-        return 0.0
-    with contextlib.redirect_stdout(io.StringIO()):
-        ev = COCOeval(coco, coco.loadRes(results), kind)
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return float(ev.stats[0])
+    return coco_ap(data.coco, results, "bbox")
 
 
 def measure_coco(cfg: dict, run) -> tuple[dict, dict]:
-    root = Path(cfg.get("coco_dir") or os.environ.get("COCO_DIR") or DATA_ROOT / "coco")
+    root = coco_root(cfg)
     train = CocoBoxes(*coco_instances(root, "train"), train=True)
     val = CocoBoxes(*coco_instances(root, "val"), train=False)
-    seeds = cfg["coco_seeds"]
+    seeds = run.seeds(cfg["coco_seeds"])
     ap = {name: [coco_box_ap(train_retinanet(loss, s, cfg, train, run.device, run.show_progress), val, cfg, run.device)
                  for s in seeds] for name, loss in cfg["coco_losses"].items()}
     for name, v in ap.items():
@@ -342,7 +321,7 @@ def measure(cfg: dict, run) -> dict:
                  blobs(cfg["test_images"], cfg["image_size"], 20_000, cfg["noise"]))
     _CFG.update(cfg=cfg, device=run.device, digits=(Xtr, ytr, Xte, yte), blobs=blob_data)
     metrics = _exact()
-    seeds = cfg["seeds"]
+    seeds = run.seeds(cfg["seeds"])
     conc = map_seeds(_concentration, seeds)
     losses = {f"alpha_ce_{a:g}": (0.0, a) for a in cfg["ce_alphas"]} | {"focal": (cfg["gamma"], cfg["alpha"])}
     arms = [(s, name, g, a) for s in seeds for name, (g, a) in losses.items()]

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from implementations.gcn import GraphConvolution, gcn, mlp, propagation_matrix, untrained_embedding_gcn
-from pipelines.common import REPO, map_seeds
-from pipelines.train import seed_everything
+from pipelines.shared.common import REPO, map_seeds
+from pipelines.shared.train import seed_everything
 
 CFG: dict = {}
 SPECTRUM_GRAPHS = {"karate_club": nx.karate_club_graph, "les_miserables": nx.les_miserables_graph,
@@ -213,7 +213,7 @@ def planetoid_run(job: tuple[str, int]) -> tuple[float, float]:
 def measure(cfg: dict, run) -> dict:
     CFG.clear()
     CFG.update(cfg)
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     metrics: dict = {}
     spectra = {(name, r): spectrum(make(), r) for name, make in SPECTRUM_GRAPHS.items() for r in (False, True)}
     first, renorm = [spectra[k] for k in spectra if not k[1]], [spectra[k] for k in spectra if k[1]]
@@ -231,7 +231,7 @@ def measure(cfg: dict, run) -> dict:
     metrics["sbm_acc_gcn"] = [g for g, _ in sbm]
     metrics["sbm_acc_mlp"] = [m for _, m in sbm]
     metrics["sbm_acc_gcn_minus_mlp"] = [g - m for g, m in sbm]
-    metrics["karate_knn_acc_untrained_gcn_minus_random"] = karate_embedding_gap(list(range(cfg["karate_seeds"])))
+    metrics["karate_knn_acc_untrained_gcn_minus_random"] = karate_embedding_gap(run.seeds(cfg["karate_seeds"]))
 
     setting = {"spectrum_graphs": list(SPECTRUM_GRAPHS) + ["(networkx bundled, unweighted)"],
                "sbm": {k: cfg[k] for k in cfg if k.startswith("sbm_")},

@@ -8,9 +8,9 @@ import torchvision
 
 from implementations.alexnet import alexnet
 from implementations.googlenet import depth, googlenet
-from pipelines.imagenet import imagenet_top1_top5
-from pipelines.structural import count_macs, count_params, on_meta
-from pipelines.train import seed_everything
+from pipelines.shared.imagenet import imagenet_top1_top5
+from pipelines.shared.structural import count_macs, count_params, on_meta
+from pipelines.shared.train import seed_everything
 
 
 def structure() -> dict:

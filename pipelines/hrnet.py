@@ -4,11 +4,8 @@ full: also COCO keypoints, top-down (Sec. 4.1 of the pose paper): HRNet-W32 and 
 train2017 person boxes at 256x192, scored by COCO's OKS AP (pycocotools) on val2017 with flip testing."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
-import os
 from pathlib import Path
 
 import matplotlib
@@ -21,10 +18,15 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from implementations.hrnet import hrnet, simple_baseline  # noqa: E402
-from pipelines.common import log, map_seeds, progress  # noqa: E402
-from pipelines.data import DATA_ROOT, DataUnavailable  # noqa: E402
-from pipelines.structural import count_macs, count_params, on_meta  # noqa: E402
-from pipelines.train import seed_everything  # noqa: E402
+from pipelines.shared.coco import coco_ap, coco_root, load_coco  # noqa: E402
+from pipelines.shared.common import (  # noqa: E402
+    DataUnavailable,  # noqa: E402
+    log,
+    map_seeds,
+    progress,
+)
+from pipelines.shared.structural import count_macs, count_params, on_meta  # noqa: E402
+from pipelines.shared.train import seed_everything  # noqa: E402
 
 _CFG: dict = {}
 
@@ -130,20 +132,8 @@ OKS_SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.
 
 
 def coco_split(root: Path, split: str):
-    """pycocotools' index of annotations/person_keypoints_<split>2017.json and the folder of its images."""
-    ann = root / "annotations" / f"person_keypoints_{split}2017.json"
-    images = next((d for d in (root / "images" / f"{split}2017", root / f"{split}2017") if d.is_dir()), None)
-    if not ann.is_file() or images is None:
-        raise DataUnavailable(
-            f"COCO 2017 keypoints not found under {root}: hrnet's full profile needs {ann.relative_to(root)} and "
-            f"{split}2017/ (or images/{split}2017/) from cocodataset.org (annotations_trainval2017.zip, train2017.zip "
-            f"18 GB, val2017.zip 1 GB); nothing is downloaded. Set COCO_DIR (or hrnet's `coco_dir` in params.yaml).")
-    try:
-        from pycocotools.coco import COCO
-    except ImportError as e:
-        raise DataUnavailable("pycocotools is missing (COCO's OKS AP): `pip install -e .` installs it") from e
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
-        return COCO(str(ann)), images
+    """COCO's person keypoint annotations of `split` and the folder of its images."""
+    return load_coco(root, "person_keypoints", split, paper="hrnet")
 
 
 def box_to_center_size(x: float, y: float, w: float, h: float, aspect: float, padding: float):
@@ -308,17 +298,9 @@ def oks_nms(results: list[dict], threshold: float) -> list[dict]:
 
 
 def coco_keypoint_ap(coco, results: list[dict]) -> float:
-    """COCO's keypoint AP (the mean over OKS thresholds 0.50:0.05:0.95), by pycocotools' own evaluation."""
-    from pycocotools.cocoeval import COCOeval
-
-    if not results:
-        return 0.0
-    with contextlib.redirect_stdout(io.StringIO()):
-        ev = COCOeval(coco, coco.loadRes([{k: v for k, v in r.items() if k != "area"} for r in results]), "keypoints")
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return float(ev.stats[0])
+    """COCO's keypoint AP (the mean over OKS thresholds 0.50:0.05:0.95); the "area" we keep for OKS-NMS is not a
+    result field."""
+    return coco_ap(coco, [{k: v for k, v in r.items() if k != "area"} for r in results], "keypoints")
 
 
 @torch.no_grad()
@@ -422,14 +404,14 @@ def save_coco_figure(instances: list[dict], results: list[dict], path: Path) -> 
 
 
 def measure_coco(cfg: dict, run) -> tuple[dict, dict]:
-    root = Path(cfg.get("coco_dir") or os.environ.get("COCO_DIR") or DATA_ROOT / "coco")
+    root = coco_root(cfg)
     coco_train, train_images = coco_split(root, "train")
     coco_val, val_images = coco_split(root, "val")
     train = person_instances(coco_train, train_images, cfg)
     detections = root / "person_detection_results" / "COCO_val2017_detections_AP_H_56_person.json"
     val = (detected_instances(coco_val, val_images, detections, cfg) if detections.is_file()
            else person_instances(coco_val, val_images, cfg))
-    seeds = list(range(cfg["coco_seeds"]))
+    seeds = run.seeds(cfg["coco_seeds"])
     h, w = cfg["coco_input_hw"]
     metrics, key, example = {}, {}, None
     for name in cfg["coco_models"]:
@@ -468,7 +450,7 @@ def measure_coco(cfg: dict, run) -> tuple[dict, dict]:
 def measure(cfg: dict, run) -> dict:
     # full: COCO first, so that missing data stops the stage before the small experiment runs
     coco_metrics, coco_setting = measure_coco(cfg, run) if run.profile == "full" else ({}, {})
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     jobs = [(arm, s) for arm in ("fusion", "nofusion") for s in seeds]
     _CFG.update(cfg)
     # the meta-device counts take a few seconds: they run as one more job beside the training runs

@@ -72,7 +72,7 @@ def nonconvex() -> dict:
 
 def measure(cfg: dict, run) -> dict:
     warnings.filterwarnings("ignore", module="scipy.optimize")  # trust-constr's "delta_grad == 0" notices
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     qps = [qp_checks(s, cfg) for s in seeds]
     cf, nl, nc = closed_form(), nonlinear(), nonconvex()
     metrics = {f"qp_{k}": [q[k] for q in qps] for k in qps[0]}

@@ -13,9 +13,9 @@ import torch.nn.functional as F
 
 from implementations.lstm import (LSTM1997, lstm1997_classifier, rnn_classifier, torch_lstm_classifier,
                                   weight_count_1997)
-from pipelines.common import map_seeds
-from pipelines.structural import count_macs, count_params, on_meta
-from pipelines.train import seed_everything
+from pipelines.shared.common import map_seeds
+from pipelines.shared.structural import count_macs, count_params, on_meta
+from pipelines.shared.train import seed_everything
 
 CFG: dict = {}
 
@@ -108,7 +108,7 @@ def macs_per_step_per_weight(hidden: int) -> float:
 def measure(cfg: dict, run) -> dict:
     CFG.clear()
     CFG.update(cfg)
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     arms = cfg["arms"]
     accs = map_seeds(train_arm, [(a, s) for a in arms for s in seeds], label="arm,seed")
     by_arm = {a: accs[i * len(seeds):(i + 1) * len(seeds)] for i, a in enumerate(arms)}

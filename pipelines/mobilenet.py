@@ -8,11 +8,11 @@ from torch import nn
 
 from implementations.mobilenet import SHALLOW_ROWS, layer_type, mobilenet
 from implementations.vgg import vgg
-from pipelines.common import map_seeds
-from pipelines.imagenet import imagenet_top1_top5
-from pipelines.small_vision import digits_accuracy
-from pipelines.structural import count_macs, count_params, on_meta
-from pipelines.train import seed_everything
+from pipelines.shared.common import map_seeds
+from pipelines.shared.imagenet import imagenet_top1_top5
+from pipelines.shared.small_vision import digits_accuracy
+from pipelines.shared.structural import count_macs, count_params, on_meta
+from pipelines.shared.train import seed_everything
 
 CFG: dict = {}
 
@@ -95,7 +95,7 @@ def measure(cfg: dict, run) -> dict:
     metrics = structure()
     if run.profile == "full":
         return measure_full(cfg, run, metrics)
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     acc = map_seeds(arms, seeds)
     m_sep, m_full = on_meta(mini(True)), on_meta(mini(False))
     m_thin, m_shallow = (on_meta(b) for b in mini_thinner_and_shallower())

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 
 from implementations.neural_fabrics import chain_cnn, count_paths, neural_fabric
-from pipelines.common import map_seeds, progress
-from pipelines.data import digits, torchvision_dataset
-from pipelines.structural import count_params
-from pipelines.train import accuracy, fit, make_optimizer, seed_everything, topk_accuracy
+from pipelines.shared.common import map_seeds, progress
+from pipelines.shared.data import digits, torchvision_dataset
+from pipelines.shared.structural import count_params
+from pipelines.shared.train import accuracy, fit, make_optimizer, seed_everything, topk_accuracy
 
 _CFG: dict = {}
 
@@ -73,7 +73,7 @@ def cifar10_error(cfg: dict, seed: int, device: str) -> tuple[float, int]:
 
 def measure_cifar10(cfg: dict, run) -> tuple[dict, dict]:
     """Sec. 4, Table 2: CIFAR-10 with augmentation, the paper-size fabric, cfg['cifar_seeds'] seeds."""
-    cifar_seeds = list(range(cfg["cifar_seeds"]))
+    cifar_seeds = run.seeds(cfg["cifar_seeds"])
     outs = [cifar10_error(cfg, s, run.device) for s in progress(cifar_seeds, desc="cifar10 seeds",
                                                                 enabled=run.show_progress)]
     metrics = {"cifar10_error": [e for e, _ in outs], "param_count_fabric_cifar10": outs[0][1]}
@@ -90,7 +90,7 @@ def measure(cfg: dict, run) -> dict:
     # full: the real data first, so that a missing data set stops the stage before the small experiment runs
     cifar_metrics, cifar_setting = measure_cifar10(cfg, run) if run.profile == "full" else ({}, {})
     metrics = structural()
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     jobs = [(arm, s) for arm in ("fabric", "chain") for s in seeds]
     _CFG.update(cfg)
     outs = map_seeds(train_and_score, jobs, label="arm/seed")

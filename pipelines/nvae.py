@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from implementations import nvae as N
-from pipelines import data
-from pipelines.common import map_seeds, progress
-from pipelines.structural import count_params
+from pipelines.shared import data
+from pipelines.shared.common import map_seeds, progress
+from pipelines.shared.structural import count_params
 
 CFG: dict = {}
 DATA: dict = {}
@@ -124,7 +124,7 @@ def measure(cfg: dict, run) -> dict:
     CFG.clear()
     CFG.update(cfg, show_progress=run.show_progress, device=run.device)
     load(cfg)
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     items = [(s, a) for s in seeds for a in ARMS]
     res = dict(zip(items, map_seeds(train_arm, items, label="seed,arm")))
     metrics = exact_checks()

@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 
 from implementations.one_cycle import one_cycle, resnet56, schedule_trace, step_schedule
-from pipelines.common import map_seeds, progress
-from pipelines.small_vision import digits_or_cifar, mlp
-from pipelines.train import accuracy, fit, make_optimizer, seed_everything
+from pipelines.shared.common import map_seeds, progress
+from pipelines.shared.small_vision import digits_or_cifar, mlp
+from pipelines.shared.train import accuracy, fit, make_optimizer, seed_everything
 
 _CFG: dict = {}  # the stage's settings and data, read by the forked seed workers
 

@@ -10,13 +10,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-import pipelines.superres as sr
+import pipelines.shared.superres as sr
 from implementations.perceptual_loss import (feature_reconstruction_loss, gram, small_vgg, style_reconstruction_loss,
                                              total_variation, transform_net, vgg16_loss_network)
-from pipelines import data
-from pipelines.common import map_seeds, progress
-from pipelines.structural import on_meta
-from pipelines.train import fit, make_optimizer, seed_everything
+from pipelines.shared import data
+from pipelines.shared.common import map_seeds, progress
+from pipelines.shared.structural import on_meta
+from pipelines.shared.train import fit, make_optimizer, seed_everything
 
 _CFG: dict = {}
 
@@ -122,7 +122,7 @@ def _train_arm(job: tuple[str, int]) -> dict:
 
 def measure(cfg: dict, run) -> dict:
     global _CFG
-    seeds, arms = list(cfg["seeds"]), ["pixel", "feature"]
+    seeds, arms = run.seeds(cfg["seeds"]), ["pixel", "feature"]
     metrics = {**shape_checks(), **gram_checks(),
                "mac_ratio_optimisation_over_feedforward": speedup_macs(cfg["speed_side"], cfg["speed_iterations"])}
     _CFG = {**cfg, "device": run.device, "phi": train_loss_network(cfg),

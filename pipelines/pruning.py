@@ -14,10 +14,10 @@ import torchvision
 from torch import nn
 
 from implementations import pruning as pr
-from pipelines import data
-from pipelines.common import map_seeds
-from pipelines.structural import count_macs, on_meta
-from pipelines.train import accuracy, fit, make_optimizer, seed_everything
+from pipelines.shared import data
+from pipelines.shared.common import map_seeds
+from pipelines.shared.structural import count_macs, on_meta
+from pipelines.shared.train import accuracy, fit, make_optimizer, seed_everything
 
 CFG: dict = {}
 
@@ -73,7 +73,7 @@ def seed_job(seed: int) -> dict:
 
 def measure(cfg: dict, run) -> dict:
     CFG.update(cfg)
-    seeds = list(cfg["seeds"])
+    seeds = run.seeds(cfg["seeds"])
     rep = cfg["reported_alexnet_mflops"]  # Sec. 4.2's three published FLOP counts of AlexNet
     metrics = {"reported_alexnet_flops_max_over_min": max(rep) / min(rep),
                "alexnet_macs_torchvision_millions": count_macs(on_meta(torchvision.models.alexnet), (3, 224, 224)) / 1e6}

@@ -6,10 +6,10 @@ import torch
 
 from implementations.rethinking_generalization import (TwoLayerInterpolant, gd_from_zero, min_norm_kernel_interpolant,
                                                         mlp, rbf_kernel)
-from pipelines import data
-from pipelines.common import map_seeds
-from pipelines.structural import count_params, on_meta
-from pipelines.train import accuracy, fit, make_optimizer
+from pipelines.shared import data
+from pipelines.shared.common import map_seeds
+from pipelines.shared.structural import count_params, on_meta
+from pipelines.shared.train import accuracy, fit, make_optimizer
 
 _CFG: dict = {}
 
@@ -71,7 +71,7 @@ def measure(cfg: dict, run) -> dict:
     metrics = {**structural(), **exact(cfg)}
     _CFG.update(cfg)
     _CFG["_data"] = _load(cfg, run)  # loaded once, inherited by the forked workers
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     levels = cfg["corruption_levels"]
     jobs = [(s, p) for p in levels for s in seeds]
     res = dict(zip(jobs, map_seeds(_fit_corrupted, jobs, label="(seed, corruption)")))

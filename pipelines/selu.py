@@ -7,9 +7,9 @@ import torch
 
 from implementations.selu import (SELU_ALPHA, SELU_LAMBDA, alpha_dropout, jacobian, mlp, moments,
                                   solve_constants)
-from pipelines import data
-from pipelines.common import map_seeds
-from pipelines.train import accuracy, fit, make_optimizer
+from pipelines.shared import data
+from pipelines.shared.common import map_seeds
+from pipelines.shared.train import accuracy, fit, make_optimizer
 
 _CFG: dict = {}
 
@@ -67,7 +67,7 @@ def _snn_vs_fnn(seed: int) -> dict:
 def measure(cfg: dict, run) -> dict:
     _CFG.update(cfg)
     metrics = analytic()
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     mc = map_seeds(_monte_carlo, range(cfg["mc_seeds"]), label="monte-carlo seed")
     for key, name in (("selu", "selu"), ("relu", "relu_lecun"), ("tanh", "tanh"), ("selu_from_0.3", "selu_from_var_0.3"),
                       ("selu_from_3", "selu_from_var_3")):

@@ -16,10 +16,10 @@ import torch  # noqa: E402
 
 from implementations.singing_voice_unet import (HOP, PATCH_FRAMES, SAMPLE_RATE, WINDOW, l1_loss,  # noqa: E402
                                                 patch_seconds, singing_voice_unet)
-from pipelines.common import map_seeds, progress  # noqa: E402
-from pipelines.data import DataUnavailable  # noqa: E402
-from pipelines.structural import count_params, on_meta  # noqa: E402
-from pipelines.train import seed_everything  # noqa: E402
+from pipelines.shared.common import map_seeds, progress  # noqa: E402
+from pipelines.shared.data import DataUnavailable  # noqa: E402
+from pipelines.shared.structural import count_params, on_meta  # noqa: E402
+from pipelines.shared.train import seed_everything  # noqa: E402
 
 _CFG: dict = {}
 
@@ -229,7 +229,7 @@ def measure_stems(cfg: dict, run) -> tuple[dict, dict]:
     cfg = {**cfg, "show_progress": run.show_progress}
     train_tracks, test_tracks = stem_tracks(cfg["stems_dir"], "train"), stem_tracks(cfg["stems_dir"], "test")
     train_pairs = spectrogram_pairs(train_tracks)
-    seeds = list(range(cfg["stems_seeds"]))
+    seeds = run.seeds(cfg["stems_seeds"])
     metrics = {"vocal_gnsdr_db_plain_sdr": [stems_nsdr(cfg, s, train_pairs, test_tracks, run.device) for s in seeds]}
     setting = {"stems": f"WAV stems from {cfg['stems_dir']}: {len(train_tracks)} training and {len(test_tracks)} test "
                         f"tracks (mixture.wav, vocals.wav), mono, resampled to 8192 Hz, STFT window 1024 hop 768, 512 "
@@ -246,7 +246,7 @@ def measure(cfg: dict, run) -> dict:
     stems_metrics, stems_setting = measure_stems(cfg, run) if run.profile == "full" else ({}, {})
     metrics = structural()
     arms = ["skip", "noskip"]
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     jobs = [(arm, s) for arm in arms for s in seeds]
     _CFG.update(cfg)
     outs = map_seeds(train_and_score, jobs, label="arm/seed")

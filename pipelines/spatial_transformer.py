@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from implementations.spatial_transformer import affine_warp, cnn, fcn, identity_theta, st_cnn, st_fcn
-from pipelines import data
-from pipelines.common import map_seeds
-from pipelines.train import accuracy, fit, make_optimizer, seed_everything
+from pipelines.shared import data
+from pipelines.shared.common import map_seeds
+from pipelines.shared.train import accuracy, fit, make_optimizer, seed_everything
 
 _CFG: dict = {}
 BUILDERS = {"fcn": fcn, "st_fcn": st_fcn, "cnn": cnn, "st_cnn": st_cnn}
@@ -159,7 +159,7 @@ def save_examples(path, before: torch.Tensor, after: torch.Tensor) -> None:
 
 def measure(cfg: dict, run) -> dict:
     global _CFG
-    seeds, arms = list(cfg["seeds"]), list(cfg["arms"])
+    seeds, arms = run.seeds(cfg["seeds"]), list(cfg["arms"])
     _CFG = {**cfg, "device": run.device, "data": rts_data(cfg)}
     metrics = sampler_checks()
     metrics["time_ratio_st_cnn_over_cnn"] = overhead_ratio(cfg)

@@ -5,10 +5,10 @@ import torch
 import torchvision
 
 from implementations.squeezenet import Bypass, squeezenet
-from pipelines import data
-from pipelines.common import map_seeds, progress
-from pipelines.structural import count_params, on_meta
-from pipelines.train import fit, make_optimizer, topk_accuracy
+from pipelines.shared import data
+from pipelines.shared.common import map_seeds, progress
+from pipelines.shared.structural import count_params, on_meta
+from pipelines.shared.train import fit, make_optimizer, topk_accuracy
 
 # Table 1 of the paper: (s1x1, e1x1, e3x3) of fire2 ... fire9, as printed
 TABLE1_FIRE = [(16, 64, 64), (16, 64, 64), (32, 128, 128), (32, 128, 128),
@@ -90,7 +90,7 @@ def measure(cfg: dict, run) -> dict:
         return {"seeds": [cfg["seed"]], "metrics": metrics,
                 "setting": {"data": "ImageNet (ILSVRC-2012) from a local folder", "epochs": cfg["epochs"]}}
     _CFG.update(cfg)
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     runs = map_seeds(_bypass_ablation, seeds)
     metrics["test_acc_vanilla"] = [r["vanilla"] for r in runs]
     metrics["test_acc_simple_bypass"] = [r["simple"] for r in runs]

@@ -1,6 +1,6 @@
 """SRCNN (Dong et al. 2014): exact weight counts of the 9-1-5 / 9-5-5 networks, and x3 super-resolution that beats
 bicubic interpolation on the luminance of skimage's bundled images (full profile: 91-image training, Set5 test).
-The training and evaluation run is pipelines.superres.srcnn_run.
+The training and evaluation run is pipelines.shared.superres.srcnn_run.
 """
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from implementations.srcnn import srcnn, weight_count
-from pipelines.common import map_seeds, progress
-from pipelines.structural import count_params, on_meta
-from pipelines.superres import save_comparison, srcnn_run
+from pipelines.shared.common import map_seeds, progress
+from pipelines.shared.structural import count_params, on_meta
+from pipelines.shared.superres import save_comparison, srcnn_run
 
 
 _CFG: dict = {}
@@ -23,7 +23,7 @@ def _seed_run(job: tuple[str, int]) -> dict:
 def measure(cfg: dict, run) -> dict:
     global _CFG
     _CFG = {**cfg, "device": run.device, "progress": None}
-    seeds, variants = list(cfg["seeds"]), list(cfg["variants"])
+    seeds, variants = run.seeds(cfg["seeds"]), list(cfg["variants"])
 
     m915, m955 = on_meta(lambda: srcnn()), on_meta(lambda: srcnn(f2=5))
     convs = [m for m in m915 if isinstance(m, torch.nn.Conv2d)]

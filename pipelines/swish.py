@@ -11,10 +11,10 @@ import torch
 from scipy.optimize import brentq
 
 from implementations import swish as sw
-from pipelines import data
-from pipelines.common import map_seeds
-from pipelines.imagenet import cifar_stem, imagenet_or_cifar10, top1, train_bag_of_tricks
-from pipelines.train import accuracy, fit, make_optimizer, seed_everything
+from pipelines.shared import data
+from pipelines.shared.common import map_seeds
+from pipelines.shared.imagenet import cifar_stem, imagenet_or_cifar10, top1, train_bag_of_tricks
+from pipelines.shared.train import accuracy, fit, make_optimizer, seed_everything
 
 CFG: dict = {}
 
@@ -89,7 +89,7 @@ def measure_full(cfg: dict, run) -> dict:
 
 def measure(cfg: dict, run) -> dict:
     CFG.update(cfg)
-    seeds = list(cfg["seeds"])
+    seeds = run.seeds(cfg["seeds"])
     metrics = analytical(run.figures)
     setting = {"analytical": "x on a 12,001-point grid over [-6, 6] in float64; roots by Brent's method"}
     if run.profile == "full":

@@ -17,10 +17,10 @@ import torch.nn.functional as F  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
 from implementations.unet import output_size, unet, weight_map, weighted_cross_entropy  # noqa: E402
-from pipelines.common import map_seeds, progress  # noqa: E402
-from pipelines.data import DataUnavailable, touching_discs  # noqa: E402
-from pipelines.structural import count_params, on_meta  # noqa: E402
-from pipelines.train import seed_everything  # noqa: E402
+from pipelines.shared.common import map_seeds, progress  # noqa: E402
+from pipelines.shared.data import DataUnavailable, touching_discs  # noqa: E402
+from pipelines.shared.structural import count_params, on_meta  # noqa: E402
+from pipelines.shared.train import seed_everything  # noqa: E402
 
 
 def scenes(cfg: dict, n: int, seed: int):
@@ -259,7 +259,7 @@ def measure(cfg: dict, run) -> dict:
     real_metrics, real_setting = measure_real(cfg, run) if run.profile == "full" else ({}, {})
     metrics = structural()
     arms = ["noskip", "skip", "skip_weightmap"]
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     jobs = [(arm, s) for arm in arms for s in seeds]
     _CFG.update(cfg)
     outs = map_seeds(train_and_score, jobs, label="arm/seed")

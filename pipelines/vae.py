@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from implementations import vae as V
-from pipelines import data
-from pipelines.common import map_seeds, progress
+from pipelines.shared import data
+from pipelines.shared.common import map_seeds, progress
 
 CFG: dict = {}
 DATA: dict = {}  # loaded once in the parent, shared with the forked workers
@@ -114,7 +114,7 @@ def measure(cfg: dict, run) -> dict:
     CFG.clear()
     CFG.update(cfg, show_progress=run.show_progress)
     DATA["train"], DATA["test"] = load(cfg)
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     ref = cfg["reference_z"]
     items = [(s, z, 1) for s in seeds for z in cfg["z_dims"]] + [(s, ref, L) for s in seeds for L in cfg["sample_counts"] if L != 1]
     items.sort(key=lambda it: -it[2])  # the costly L > 1 runs first, for balance across the two workers

@@ -8,11 +8,11 @@ import torch
 import torchvision
 
 from implementations.vgg import conv_stack, vgg
-from pipelines.common import map_seeds
-from pipelines.imagenet import imagenet_top1_top5
-from pipelines.small_vision import digits_accuracy
-from pipelines.structural import count_macs, count_params, on_meta
-from pipelines.train import seed_everything
+from pipelines.shared.common import map_seeds
+from pipelines.shared.imagenet import imagenet_top1_top5
+from pipelines.shared.small_vision import digits_accuracy
+from pipelines.shared.structural import count_macs, count_params, on_meta
+from pipelines.shared.train import seed_everything
 
 CFG: dict = {}
 
@@ -67,7 +67,7 @@ def measure(cfg: dict, run) -> dict:
         metrics.update({f"imagenet_{k}_vgg_D": v for k, v in res.items()})
         return {"seeds": [0], "metrics": metrics, "setting": {"data": "ImageNet ILSVRC-2012 train/val folders",
                                                                "model": "configuration D", "recipe": cfg["imagenet"]}}
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     acc = map_seeds(arms, seeds)
     metrics.update({f"test_acc_{name}": [a[name] for a in acc] for name in ("A", "A-LRN", "B", "B-shallow")})
     metrics["test_acc_lrn_minus_plain"] = [a["A-LRN"] - a["A"] for a in acc]

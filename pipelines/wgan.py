@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from scipy import stats
 
 from implementations import wgan
-from pipelines.common import map_seeds
+from pipelines.shared.common import map_seeds
 
 CFG: dict = {}  # the stage's config, visible to the forked workers
 
@@ -224,7 +224,7 @@ def measure(cfg: dict, run) -> dict:
     CFG.update(cfg)
     if cfg.get("data", "generated") != "generated":
         return measure_images(cfg, run)
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     items = [(p, s) for s in seeds for p in ("ring", "lines", "gradients")]
     parts = dict(zip(items, map_seeds(_job, items, label="part,seed")))
     metrics = example1()
@@ -257,13 +257,13 @@ def measure(cfg: dict, run) -> dict:
 def measure_images(cfg: dict, run) -> dict:
     """Sec. 4: DCGAN generator and critic on 64x64 images, Algorithm 1 defaults; logs the critic estimate and a
     quality proxy (the exact W1 between 512 generated and 512 real images in pixel space) along training."""
-    from pipelines import data
+    from pipelines.shared import data
     import torchvision.transforms as T
 
     tf = T.Compose([T.Resize(64), T.CenterCrop(64), T.ToTensor(), T.Normalize([0.5] * 3, [0.5] * 3)])
     X, _ = data.to_tensors(data.torchvision_dataset(cfg["data"], train=True, transform=tf), cfg.get("limit"))
     dev = run.device
-    seeds = list(range(cfg["seeds"]))
+    seeds = run.seeds(cfg["seeds"])
     est_corr = []
     for seed in seeds:
         torch.manual_seed(seed)

@@ -21,9 +21,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from pipelines.common import load_params  # noqa: E402
-from pipelines.data import DataUnavailable  # noqa: E402
-from pipelines.run import run_stage  # noqa: E402
+from pipelines.shared.common import load_params  # noqa: E402
+from pipelines.shared.data import DataUnavailable  # noqa: E402
+from pipelines.shared.run import run_stage  # noqa: E402
 
 
 def fake_imagenet(root: Path, classes: int = 10, per_class: int = 16) -> Path:

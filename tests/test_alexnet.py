@@ -10,9 +10,9 @@ from fake_data import image_folder  # tests/ is on sys.path (pytest, rootdir wit
 
 from implementations.alexnet import alexnet, four_layer_cnn, neurons_per_layer, response_norm
 from pipelines.alexnet import imagenet_ablations, iterations_to_train_error, measure
-from pipelines.imagenet import imagenet_datasets, imagenet_top1_top5
-from pipelines.data import DataUnavailable
-from pipelines.structural import count_params, on_meta
+from pipelines.shared.imagenet import imagenet_datasets, imagenet_top1_top5
+from pipelines.shared.data import DataUnavailable
+from pipelines.shared.structural import count_params, on_meta
 
 
 def test_two_gpu_alexnet_shapes_and_counts():

@@ -7,7 +7,7 @@ from torchvision.models import resnet
 
 from implementations import bag_of_tricks as bot
 from pipelines.bag_of_tricks import optimised_logit_gap
-from pipelines.structural import count_macs, count_params, on_meta
+from pipelines.shared.structural import count_macs, count_params, on_meta
 
 
 def test_resnet_b_is_torchvision_resnet50():

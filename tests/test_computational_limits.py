@@ -3,7 +3,7 @@ import torch
 
 from implementations import computational_limits as cl
 from pipelines.computational_limits import training_flops_per_sample
-from pipelines.structural import count_params
+from pipelines.shared.structural import count_params
 
 
 def test_params_grow_linearly_with_n_and_flops_quadratically():

@@ -2,7 +2,7 @@ import torch
 from torch import nn
 
 from implementations import dcgan as D
-from pipelines.structural import count_params, on_meta
+from pipelines.shared.structural import count_params, on_meta
 
 
 def test_64px_shapes_and_sizes():

@@ -2,7 +2,7 @@ import torch
 import torchvision
 
 from implementations import deepdream as DD
-from pipelines.structural import on_meta
+from pipelines.shared.structural import on_meta
 
 
 def test_googlenet_is_22_layers_deep():

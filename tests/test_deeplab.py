@@ -2,7 +2,7 @@ import torch
 
 from implementations.deeplab import ASPP, atrous_kernel_size, deeplab_vgg16, dense_crf
 from pipelines.deeplab import impulse_support
-from pipelines.structural import count_params, on_meta
+from pipelines.shared.structural import count_params, on_meta
 
 
 def test_atrous_field_of_view():
@@ -64,7 +64,7 @@ def fake_voc(root):
 def test_voc_loading_crops_and_training_on_a_fake_folder(tmp_path):
     import pytest
 
-    from pipelines.data import DataUnavailable
+    from pipelines.shared.data import DataUnavailable
     from pipelines.deeplab import train_voc, voc2012, voc_pair
 
     fake_voc(tmp_path)

@@ -2,8 +2,8 @@ import torch
 
 from implementations.espcn import espcn, lr_feature_extractor
 from implementations.srcnn import srcnn
-from pipelines.superres import conv_macs
-from pipelines.structural import count_macs, count_params, on_meta
+from pipelines.shared.superres import conv_macs
+from pipelines.shared.structural import count_macs, count_params, on_meta
 
 
 def test_output_shape_and_pixel_shuffle_is_the_last_layer():
@@ -44,7 +44,7 @@ def test_extra_test_sets_are_scored_by_the_same_trained_network(tmp_path, monkey
     from PIL import Image
 
     from pipelines import espcn as stage
-    from pipelines.common import paper_config
+    from pipelines.shared.common import paper_config
 
     rng = np.random.default_rng(0)
     for i in range(2):

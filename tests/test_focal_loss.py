@@ -125,17 +125,15 @@ def test_coco_box_ap_is_one_for_the_ground_truth(tmp_path):
 def test_full_profile_trains_and_scores_retinanet_on_a_coco_folder(tmp_path):
     from fake_data import fake_coco_detection
 
-    from pipelines.common import paper_config
+    from pipelines.shared.common import paper_config
     from pipelines.focal_loss import measure_coco
-
-    class Run:
-        profile, device, show_progress, figures = "full", "cpu", False, tmp_path
+    from pipelines.shared.run import Run
 
     fake_coco_detection(tmp_path / "coco", images=2)
     cfg = paper_config("focal_loss", "full") | {
         "coco_dir": str(tmp_path / "coco"), "coco_min_size": 64, "coco_max_size": 96, "coco_iterations": 2,
         "coco_lr_steps": [1], "coco_warmup": 1, "coco_batch_size": 2, "coco_workers": 0, "coco_imagenet_backbone": False}
-    metrics, setting = measure_coco(cfg, Run())
+    metrics, setting = measure_coco(cfg, Run(key="focal_loss", profile="full", figures=tmp_path, device="cpu"))
     assert set(metrics) == {"coco_ap_focal", "coco_ap_alpha_ce", "coco_ap_focal_minus_alpha_ce"}
     assert all(0 <= v <= 1 for v in metrics["coco_ap_focal"] + metrics["coco_ap_alpha_ce"])
     assert "2 images with boxes" in setting["coco"]
@@ -144,8 +142,9 @@ def test_full_profile_trains_and_scores_retinanet_on_a_coco_folder(tmp_path):
 def test_full_profile_without_coco_says_where_to_put_it(tmp_path):
     import pytest
 
-    from pipelines.data import DataUnavailable
+    from pipelines.shared.data import DataUnavailable
     from pipelines.focal_loss import measure_coco
+    from pipelines.shared.run import Run
 
     with pytest.raises(DataUnavailable, match="COCO_DIR"):
         measure_coco({"coco_dir": str(tmp_path)}, None)

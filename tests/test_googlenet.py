@@ -6,7 +6,7 @@ import torchvision
 
 from implementations.googlenet import Inception, depth, googlenet
 from pipelines.googlenet import measure
-from pipelines.structural import count_macs, count_params, on_meta
+from pipelines.shared.structural import count_macs, count_params, on_meta
 from fake_data import image_folder  # tests/ is on sys.path (pytest, rootdir without __init__)
 
 

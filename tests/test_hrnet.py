@@ -3,7 +3,7 @@ from fake_data import dot_people, fake_coco  # tests/ is on sys.path (pytest, ro
 
 from implementations.hrnet import hrnet
 from pipelines.hrnet import pck, stick_figures
-from pipelines.structural import count_params, on_meta
+from pipelines.shared.structural import count_params, on_meta
 
 
 def test_pose_param_counts():
@@ -42,7 +42,7 @@ def test_simple_baseline_has_table1_parameter_count():
 
 # ------------------------------------------------------------------------------- full profile: COCO keypoints
 def coco_cfg(**over) -> dict:
-    from pipelines.common import paper_config
+    from pipelines.shared.common import paper_config
 
     cfg = paper_config("hrnet", "full")
     cfg.update(coco_input_hw=[128, 96], coco_batch_size=2, coco_workers=0, coco_simplebaseline_imagenet=False,
@@ -115,12 +115,10 @@ def test_full_profile_trains_and_scores_on_a_coco_folder(tmp_path):
     import json
 
     from pipelines.hrnet import measure_coco
-
-    class Run:
-        profile, device, show_progress, figures = "full", "cpu", False, tmp_path
+    from pipelines.shared.run import Run
 
     fake_coco(tmp_path / "coco", images=2)
-    metrics, setting = measure_coco(coco_cfg(coco_dir=str(tmp_path / "coco")), Run())
+    metrics, setting = measure_coco(coco_cfg(coco_dir=str(tmp_path / "coco")), Run(key="hrnet", profile="full", figures=tmp_path, device="cpu"))
     assert set(metrics) == {"coco_val_ap_w32_128x96", "coco_val_ap_simplebaseline_r50_128x96",
                             "coco_val_ap_w32_minus_simplebaseline_r50"}
     assert all(0 <= v <= 1 for v in metrics["coco_val_ap_w32_128x96"] + metrics["coco_val_ap_simplebaseline_r50_128x96"])
@@ -132,7 +130,7 @@ def test_full_profile_trains_and_scores_on_a_coco_folder(tmp_path):
          {"image_id": 1, "category_id": 1, "bbox": [11, 5, 40, 60], "score": 0.8},  # a duplicate for OKS-NMS
          {"image_id": 2, "category_id": 1, "bbox": [60, 20, 40, 60], "score": 0.7}]))
     metrics, setting = measure_coco(coco_cfg(coco_dir=str(tmp_path / "coco"), coco_models={
-        "w32": {"epochs": 1, "lr_steps": [1]}}), Run())
+        "w32": {"epochs": 1, "lr_steps": [1]}}), Run(key="hrnet", profile="full", figures=tmp_path, device="cpu"))
     assert list(metrics) == ["coco_val_ap_w32_128x96"] and "detections (human AP 56.4)" in setting["coco"]
 
 
@@ -150,14 +148,12 @@ def test_oks_nms_drops_a_duplicate_pose_and_keeps_a_distinct_one():
 def test_full_profile_without_coco_says_where_to_put_it(tmp_path):
     import pytest
 
-    from pipelines.data import DataUnavailable
+    from pipelines.shared.data import DataUnavailable
     from pipelines.hrnet import measure_coco
-
-    class Run:
-        profile, device, show_progress, figures = "full", "cpu", False, tmp_path
+    from pipelines.shared.run import Run
 
     with pytest.raises(DataUnavailable, match="COCO_DIR"):
-        measure_coco(coco_cfg(coco_dir=str(tmp_path / "nowhere")), Run())
+        measure_coco(coco_cfg(coco_dir=str(tmp_path / "nowhere")), Run(key="hrnet", profile="full", figures=tmp_path, device="cpu"))
 
 
 def test_augmented_crops_keep_the_target_on_the_joint(tmp_path):
@@ -193,13 +189,11 @@ def test_coco_pipeline_learns_keypoints(tmp_path):
     """The whole COCO path (augmented crops, targets, loss, flip test, decoding, OKS AP) trains a small HRNet to
     find the dots: AP 0 untrained, about 0.88 after 80 steps (0.11 if flipped crops kept the joints' names)."""
     from pipelines.hrnet import measure_coco
-
-    class Run:
-        profile, device, show_progress, figures = "full", "cpu", False, tmp_path
+    from pipelines.shared.run import Run
 
     dot_people(tmp_path / "coco", train=64, val=16)
     mini = {"modules_per_stage": [1, 1], "blocks": 1, "stem_width": 16, "stage1_blocks": 1}
     cfg = coco_cfg(coco_dir=str(tmp_path / "coco"), coco_batch_size=8, coco_lr=0.003,
                    coco_models={"w8": {"epochs": 10, "lr_steps": [10], "model": mini}})
-    metrics, _ = measure_coco(cfg, Run())
+    metrics, _ = measure_coco(cfg, Run(key="hrnet", profile="full", figures=tmp_path, device="cpu"))
     assert metrics["coco_val_ap_w8_128x96"][0] > 0.5

@@ -5,7 +5,7 @@ from torch import nn
 from implementations.lstm import (LSTM1997, lstm1997_classifier, rnn_classifier, torch_lstm_classifier,
                                   weight_count_1997, weight_count_torch_lstm)
 from pipelines.lstm import adding_batch
-from pipelines.structural import count_params
+from pipelines.shared.structural import count_params
 
 
 def test_exp4_has_93_weights():

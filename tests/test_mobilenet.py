@@ -8,7 +8,7 @@ from torch import nn
 
 from implementations.mobilenet import SHALLOW_ROWS, mobilenet
 from pipelines.mobilenet import measure_full, structure, weights
-from pipelines.structural import count_macs, count_params, on_meta
+from pipelines.shared.structural import count_macs, count_params, on_meta
 from fake_data import image_folder  # tests/ is on sys.path (pytest, rootdir without __init__)
 
 

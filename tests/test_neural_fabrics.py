@@ -1,7 +1,7 @@
 import torch
 
 from implementations.neural_fabrics import chain_cnn, count_paths, neural_fabric
-from pipelines.structural import count_params, on_meta
+from pipelines.shared.structural import count_params, on_meta
 
 
 def test_path_counts():

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from implementations.one_cycle import one_cycle_lr, resnet56, schedule_trace, step_schedule
-from pipelines.structural import count_params, on_meta
+from pipelines.shared.structural import count_params, on_meta
 
 
 def _trace(total=200, **kw):

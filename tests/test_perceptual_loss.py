@@ -3,7 +3,7 @@ import torch
 from implementations.perceptual_loss import (VGG16_RELU, feature_reconstruction_loss, gram, small_vgg,
                                              style_reconstruction_loss, transform_net, vgg16_loss_network)
 from pipelines.perceptual_loss import gram_checks, shape_checks, speedup_macs
-from pipelines.structural import on_meta
+from pipelines.shared.structural import on_meta
 
 
 def test_transformation_networks_shapes():

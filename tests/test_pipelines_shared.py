@@ -4,11 +4,11 @@ import json
 import pytest
 import torch
 
-from pipelines import data
-from pipelines.common import load_params, map_seeds, paper_config, write_json_atomic
-from pipelines.run import run_stage
-from pipelines.structural import count_macs, count_params, on_meta
-from pipelines.train import accuracy, fit
+from pipelines.shared import data
+from pipelines.shared.common import load_params, map_seeds, paper_config, write_json_atomic
+from pipelines.shared.run import run_stage
+from pipelines.shared.structural import count_macs, count_params, on_meta
+from pipelines.shared.train import accuracy, fit
 
 
 def test_same_seed_gives_an_identical_measured_file(tmp_path):

@@ -2,7 +2,7 @@ import torch
 
 from implementations.rethinking_generalization import (TwoLayerInterpolant, gd_from_zero, min_norm_kernel_interpolant,
                                                         mlp, rbf_kernel)
-from pipelines.structural import count_params, on_meta
+from pipelines.shared.structural import count_params, on_meta
 
 
 def test_mlp_sizes_of_table_1():

@@ -1,7 +1,7 @@
 import torch
 
 from implementations.singing_voice_unet import l1_loss, patch_seconds, singing_voice_unet
-from pipelines.structural import on_meta
+from pipelines.shared.structural import on_meta
 
 
 def test_paper_network_shape_and_layers():
@@ -31,7 +31,7 @@ def test_wav_stems_loading_training_and_nsdr_on_tiny_files(tmp_path):
     import pytest
     from scipy.io import wavfile
 
-    from pipelines.data import DataUnavailable
+    from pipelines.shared.data import DataUnavailable
     from pipelines.singing_voice_unet import read_wav, spectrogram_pairs, stem_tracks, stems_nsdr
 
     with pytest.raises(DataUnavailable, match="mixture.wav"):

@@ -2,7 +2,7 @@ import torch
 import torchvision
 
 from implementations.squeezenet import Bypass, fire_widths, squeezenet
-from pipelines.structural import count_macs, count_params, on_meta
+from pipelines.shared.structural import count_macs, count_params, on_meta
 
 
 def test_output_shape_at_the_papers_input_size():

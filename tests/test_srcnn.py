@@ -1,8 +1,8 @@
 import torch
 
 from implementations.srcnn import srcnn, weight_count
-from pipelines.superres import bicubic_up, degrade, patches, psnr
-from pipelines.structural import count_params, on_meta
+from pipelines.shared.superres import bicubic_up, degrade, patches, psnr
+from pipelines.shared.structural import count_params, on_meta
 
 
 def test_weight_counts_match_the_paper():

@@ -1,19 +1,22 @@
-"""Every paper's stage runs at the smoke profile and writes a well-formed measured file and its figures."""
+"""Every paper's stage runs at the smoke profile and writes a well-formed measured file and its figures; the stage
+layout (dvc.yaml from the import graph, no paper importing another) holds."""
 import json
 from pathlib import Path
 
 import pytest
 
-from pipelines.common import REPO, load_params
-from pipelines.run import run_stage
+from pipelines.shared.common import REPO, load_params, paper_keys
+from pipelines.shared.dvc_yaml import imports_of, render
+from pipelines.shared.run import run_stage
 
 PARAMS = load_params()
-KEYS = [k for k in PARAMS["papers"] if (REPO / "pipelines" / f"{k}.py").exists()]
+KEYS = paper_keys(PARAMS)
+OFFSET = 1000  # the smoke runs use shifted seeds: every stage must take its seeds from run.seeds()
 
 
 @pytest.mark.parametrize("key", KEYS)
 def test_stage_runs_at_smoke_profile(key, tmp_path: Path):
-    measured = run_stage(key, "smoke", tmp_path, PARAMS)
+    measured = run_stage(key, "smoke", tmp_path, PARAMS, seed_offset=OFFSET)
     on_disk = json.loads((tmp_path / "measured" / f"{key}.json").read_text())
     assert on_disk == json.loads(json.dumps(measured))
     assert on_disk["paper"] == key and on_disk["profile"] == "smoke"
@@ -21,12 +24,26 @@ def test_stage_runs_at_smoke_profile(key, tmp_path: Path):
     for name, value in on_disk["metrics"].items():
         for v in value if isinstance(value, list) else [value]:
             assert isinstance(v, (int, float)) and not isinstance(v, bool), (name, v)
+    assert all(s >= OFFSET for s in on_disk["seeds"]), f"seeds {on_disk['seeds']} ignore --seed-offset: use run.seeds()"
     assert (tmp_path / "figures" / key / "measured.png").stat().st_size > 0
+    assert not [p.name for p in tmp_path.rglob(".*")], "the runner left temporary files"
 
 
 def test_every_paper_has_a_stage_a_claim_file_and_an_implementation():
-    assert len(PARAMS["papers"]) == 37
-    missing = [f"{d}/{k}.{ext}" for k in PARAMS["papers"]
-               for d, ext in (("implementations", "py"), ("pipelines", "py"), ("claims", "yaml"))
-               if not (REPO / d / f"{k}.{ext}").exists()]
+    assert KEYS, "params.yaml lists no paper"
+    claim_files = {p.stem for p in (REPO / "claims").glob("*.yaml")}
+    assert claim_files == set(KEYS), f"claim files without a stage or stages without claims: {claim_files ^ set(KEYS)}"
+    missing = [f"{d}/{k}.{ext}" for k in KEYS for d, ext in (("implementations", "py"), ("tests", "py"))
+               if not (REPO / d / (f"test_{k}.py" if d == "tests" else f"{k}.{ext}")).exists()]
     assert not missing, f"missing: {missing}"
+
+
+def test_dvc_yaml_is_generated_from_the_import_graph():
+    assert (REPO / "dvc.yaml").read_text() == render(), "dvc.yaml is out of date: run `python -m pipelines dvc-yaml`"
+
+
+def test_no_paper_pipeline_imports_another_papers_pipeline():
+    own = {REPO / "pipelines" / f"{k}.py" for k in KEYS}
+    bad = {f"pipelines/{k}.py imports {sorted(str(p.relative_to(REPO)) for p in imports_of(REPO / 'pipelines' / f'{k}.py') & own)}"
+           for k in KEYS if imports_of(REPO / "pipelines" / f"{k}.py") & own}
+    assert not bad, bad

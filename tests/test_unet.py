@@ -2,8 +2,8 @@ import numpy as np
 import torch
 
 from implementations.unet import output_size, unet, weight_map, weighted_cross_entropy
-from pipelines.structural import count_params, on_meta
-from pipelines.data import touching_discs
+from pipelines.shared.structural import count_params, on_meta
+from pipelines.shared.data import touching_discs
 
 
 def test_paper_network_23_convs_572_to_388():
@@ -61,7 +61,7 @@ def test_isbi_and_cell_tracking_loaders_and_training_on_tiny_files(tmp_path):
     import pytest
     import tifffile
 
-    from pipelines.data import DataUnavailable
+    from pipelines.shared.data import DataUnavailable
     from pipelines.unet import cell_tracking_run, isbi_run
 
     cfg = dict(isbi_dir=str(tmp_path / "isbi"), phc_u373_dir=str(tmp_path / "phc"), dic_hela_dir=str(tmp_path / "dic"),

@@ -5,7 +5,7 @@ import torch
 import torchvision
 
 from implementations.vgg import conv_stack, vgg
-from pipelines.structural import count_macs, count_params, on_meta
+from pipelines.shared.structural import count_macs, count_params, on_meta
 from pipelines.vgg import receptive_field
 
 

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from implementations.srcnn import srcnn
-from pipelines.data import DataUnavailable, skimage_gray
-from pipelines.train import seed_everything
+from pipelines.shared.data import DataUnavailable, skimage_gray
+from pipelines.shared.train import seed_everything
 
 
 def load_images(source: str | list[str], *, crop: int | None = None) -> list[torch.Tensor]:
@@ -141,7 +141,7 @@ def lr_hr_patches(images: list[torch.Tensor], scale: int, lr_patch: int, lr_stri
 
 def conv_macs(model: torch.nn.Module, input_shape: tuple[int, ...]) -> int:
     """Multiply-adds of the convolutions for one input, on the meta device: out pixels x C_in x k^2 each (transposed: in pixels x C_out x k^2).
-    (pipelines.structural.count_macs gives the same count, tests/test_espcn.py checks it, but its first call
+    (pipelines.shared.structural.count_macs gives the same count, tests/test_espcn.py checks it, but its first call
     costs tens of seconds of FlopCounterMode start-up on a loaded machine.)"""
     total = 0
 

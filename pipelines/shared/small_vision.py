@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from pipelines.data import digits, to_tensors, torchvision_dataset
-from pipelines.train import accuracy, fit, make_optimizer, seed_everything
+from pipelines.shared.data import digits, to_tensors, torchvision_dataset
+from pipelines.shared.train import accuracy, fit, make_optimizer, seed_everything
 
 
 def cifar_data(name: str = "CIFAR10", limit: int | None = None):

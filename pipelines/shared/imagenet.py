@@ -1,5 +1,5 @@
 """Full-profile image classification: ImageNet (a local folder) or CIFAR-10 (torchvision download) behind a
-DataLoader, a training loop on pipelines.train.fit, and top-1 / top-5 accuracy through pipelines.train.topk_accuracy.
+DataLoader, a training loop on pipelines.shared.train.fit, and top-1 / top-5 accuracy through pipelines.shared.train.topk_accuracy.
 
 Two recipes use the loop: `imagenet_top1_top5` (SGD/RMSProp with a step schedule; alexnet, vgg, googlenet,
 mobilenet) and `train_bag_of_tricks` (He et al. 2019's baseline and tricks; bag_of_tricks, swish).
@@ -16,9 +16,9 @@ from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
 from implementations import bag_of_tricks as bot
-from pipelines.common import log
-from pipelines.data import DataUnavailable, image_folder, torchvision_dataset
-from pipelines.train import fit, make_optimizer, seed_everything, topk_accuracy
+from pipelines.shared.common import log
+from pipelines.shared.data import DataUnavailable, image_folder, torchvision_dataset
+from pipelines.shared.train import fit, make_optimizer, seed_everything, topk_accuracy
 
 # PIL image -> float tensor in [0, 1], normalised with ImageNet's channel statistics
 TO_TENSOR = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True),
@@ -81,7 +81,7 @@ class Mixup:
 # ------------------------------------------------------------------------------------------------- training
 class StackedHeads(nn.Module):
     """A model that returns (logits, *auxiliary logits) in training (GoogLeNet, Sec. 5) as one (heads, N, classes)
-    tensor, the single output pipelines.train.fit expects; a single output passes through."""
+    tensor, the single output pipelines.shared.train.fit expects; a single output passes through."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -105,7 +105,7 @@ class Bfloat16Autocast(nn.Module):
 
 
 def train(model: nn.Module, batches, run, *, epochs: int, optimizer, scheduler, scheduler_per: str, loss_fn):
-    """pipelines.train.fit on a DataLoader (or any re-iterable of batches), one log line per epoch."""
+    """pipelines.shared.train.fit on a DataLoader (or any re-iterable of batches), one log line per epoch."""
     tick = (lambda epoch, m: log(f"epoch {epoch + 1}/{epochs}")) if run.show_progress else None
     fit(model, batches, None, epochs=epochs, optimizer=optimizer, scheduler=scheduler, scheduler_per=scheduler_per,
         loss_fn=loss_fn, on_epoch_end=tick, device=run.device)

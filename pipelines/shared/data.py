@@ -10,13 +10,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipelines.common import REPO
+from pipelines.shared.common import REPO, DataUnavailable  # noqa: F401  (DataUnavailable: re-exported for the stages)
 
 DATA_ROOT = Path(os.environ.get("PAPER_CLAIMS_DATA", REPO / "data"))
-
-
-class DataUnavailable(RuntimeError):
-    """A full-profile data set could not be found or downloaded."""
 
 
 def split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
