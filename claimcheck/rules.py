@@ -101,7 +101,12 @@ def _num(x: Any, what: str) -> float:
 
 
 def _fmt(x: float | None) -> str:
-    return "-inf" if x is None else f"{x:.6g}"
+    """A number in a rule's text or a message: integers with thousands separators (290,400), others to 6 digits."""
+    if x is None:
+        return "-inf"
+    if float(x).is_integer() and 1e4 <= abs(x) < 1e15:
+        return f"{int(x):,}"
+    return f"{x:.6g}"
 
 
 def parse_rule(check: dict, claimed: Any = None) -> Rule:
@@ -135,28 +140,28 @@ def parse_rule(check: dict, claimed: Any = None) -> Rule:
             if r > 1:
                 raise RuleError("equals.rel is a fraction of the value: at most 1 (100%)")
             tol = a + r * abs(value)
-            text = f"equals {value:.6g}" + (f" +/- {tol:.3g}" if tol else " exactly")
+            text = f"equals {_fmt(value)}" + (f" +/- {_fmt(float(f'{tol:.3g}'))}" if tol else " exactly")
             return Rule(name, value - tol, value + tol, text=text)
         value = _num(arg, "equals")
-        return Rule(name, value, value, text=f"equals {value:.6g} exactly")
+        return Rule(name, value, value, text=f"equals {_fmt(value)} exactly")
     if name == "at_least":
-        return Rule(name, _num(arg, "at_least"), None, text=f">= {_num(arg, 'at_least'):.6g}")
+        return Rule(name, _num(arg, "at_least"), None, text=f">= {_fmt(_num(arg, 'at_least'))}")
     if name == "at_most":
-        return Rule(name, None, _num(arg, "at_most"), text=f"<= {_num(arg, 'at_most'):.6g}")
+        return Rule(name, None, _num(arg, "at_most"), text=f"<= {_fmt(_num(arg, 'at_most'))}")
     if name == "between":
         if not isinstance(arg, list) or len(arg) != 2:
             raise RuleError("between takes [low, high]")
         lo, hi = _num(arg[0], "between[0]"), _num(arg[1], "between[1]")
         if lo > hi:
             raise RuleError("between: low > high")
-        return Rule(name, lo, hi, text=f"in [{lo:.6g}, {hi:.6g}]")
+        return Rule(name, lo, hi, text=f"in [{_fmt(lo)}, {_fmt(hi)}]")
     test = f"one-sided t, alpha={alpha:g}"
     if name == "greater_than":
         t = _num(arg, "greater_than")
-        return Rule(name, t, None, alpha, text=f"mean > {t:.6g} ({test})")
+        return Rule(name, t, None, alpha, text=f"mean > {_fmt(t)} ({test})")
     if name == "less_than":
         t = _num(arg, "less_than")
-        return Rule(name, None, t, alpha, text=f"mean < {t:.6g} ({test})")
+        return Rule(name, None, t, alpha, text=f"mean < {_fmt(t)} ({test})")
     if not isinstance(arg, dict) or "margin" not in arg:
         raise RuleError(f"{name} takes {{margin: m, reference: r}}")
     extra = set(arg) - {"margin", "reference", "better"}
@@ -171,13 +176,13 @@ def parse_rule(check: dict, claimed: Any = None) -> Rule:
         if better not in ("higher", "lower"):
             raise RuleError("noninferior.better is `higher` or `lower`")
         if better == "higher":
-            return Rule(name, ref - margin, None, alpha, text=f"mean > {ref - margin:.6g} (non-inferior to {ref:.6g} by margin {margin:.6g}; {test})")
-        return Rule(name, None, ref + margin, alpha, text=f"mean < {ref + margin:.6g} (non-inferior to {ref:.6g} by margin {margin:.6g}, lower is better; {test})")
+            return Rule(name, ref - margin, None, alpha, text=f"mean > {_fmt(ref - margin)} (non-inferior to {_fmt(ref)} by margin {_fmt(margin)}; {test})")
+        return Rule(name, None, ref + margin, alpha, text=f"mean < {_fmt(ref + margin)} (non-inferior to {_fmt(ref)} by margin {_fmt(margin)}, lower is better; {test})")
     ref = arg.get("reference", claimed)
     if ref is None:
         raise RuleError("equivalent needs a reference (or the claim's `claimed`)")
     ref = _num(ref, "equivalent.reference")
-    return Rule(name, ref - margin, ref + margin, alpha, text=f"|mean - {ref:.6g}| < {margin:.6g} (TOST, alpha={alpha:g})")
+    return Rule(name, ref - margin, ref + margin, alpha, text=f"|mean - {_fmt(ref)}| < {_fmt(margin)} (TOST, alpha={alpha:g})")
 
 
 def parse_gate(raw: Any, index: int = 0) -> Gate:

@@ -98,6 +98,8 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict
     d.key_lines = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if key is None and isinstance(key_node, yaml.ScalarNode) and key_node.value == "null":
+            key = "null"  # the claim field `null:` (YAML would read the bare word as no value)
         if not isinstance(key, str):
             raise yaml.constructor.ConstructorError(None, None, f"mapping keys must be text, got {type(key).__name__}",
                                                     key_node.start_mark)

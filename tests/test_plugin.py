@@ -20,6 +20,7 @@ GOOD = PAPER % "good" + textwrap.dedent("""\
         says: "The model has 5 layers."
         where: "Table 1"
         kind: structural
+        scale: paper
         metric: layers
         claimed: 5
         check: {equals: 5}
@@ -27,6 +28,8 @@ GOOD = PAPER % "good" + textwrap.dedent("""\
         says: "Ours beats the baseline."
         where: "Sec. 4"
         kind: empirical
+        scale: analogue
+        setting: "made-up data, 5 seeds"
         metric: gain
         claimed: null
         check: {greater_than: 0}
@@ -34,6 +37,8 @@ GOOD = PAPER % "good" + textwrap.dedent("""\
         says: "Ours is 10 points better."
         where: "Table 2"
         kind: empirical
+        scale: analogue
+        setting: "made-up data, 5 seeds"
         metric: gain
         claimed: 0.1
         check: {greater_than: 0.1}
@@ -43,6 +48,8 @@ GOOD = PAPER % "good" + textwrap.dedent("""\
         says: "The gain is huge."
         where: "Abstract"
         kind: empirical
+        scale: analogue
+        setting: "made-up data, 5 seeds"
         metric: gain
         claimed: 0.5
         check: {greater_than: 0.5}
@@ -50,16 +57,19 @@ GOOD = PAPER % "good" + textwrap.dedent("""\
         says: "ImageNet top-1 75%."
         where: "Table 3"
         kind: empirical
+        scale: paper
         profile: full
         metric: top1
         claimed: 0.75
         check: {at_least: 0.74}
     """)
-GOOD_MEASURED = {"paper": "good", "profile": "cpu", "seeds": [0, 1, 2], "metrics": {"layers": 5, "gain": [0.01, 0.012, 0.009]}}
+GOOD_MEASURED = {"paper": "good", "profile": "cpu", "seeds": [0, 1, 2, 3, 4],
+                 "metrics": {"layers": 5, "gain": [0.01, 0.012, 0.009, 0.011, 0.01]}}
 
 
 def claim(cid, **fields):
-    base = {"id": cid, "says": "s", "where": "w", "kind": "empirical", "metric": "gain", "check": "{greater_than: 0}"}
+    base = {"id": cid, "says": "s", "where": "w", "kind": "empirical", "scale": "analogue", "setting": '"made-up, 5 seeds"',
+            "metric": "gain", "check": "{greater_than: 0}"}
     base.update(fields)
     return "  - " + "\n    ".join(f"{k}: {v}" for k, v in base.items() if v is not None) + "\n"
 
@@ -92,7 +102,7 @@ def test_outcomes_follow_verdicts_and_expect(pytester):
 
 
 def test_a_claim_that_starts_to_reproduce_fails_loudly(pytester):
-    measured = dict(GOOD_MEASURED, metrics={"layers": 5, "gain": [0.6, 0.61, 0.62]})
+    measured = dict(GOOD_MEASURED, metrics={"layers": 5, "gain": [0.6, 0.61, 0.62, 0.6, 0.61]})
     make_repo(pytester.path, {"good": GOOD}, {"good": measured})
     result = run(pytester)
     result.assert_outcomes(passed=3, failed=1, skipped=1)
@@ -113,9 +123,9 @@ BAD_FILES = {
 BAD_MEASURED = {
     "unknown_rule": GOOD_MEASURED | {"paper": "unknown_rule"}, "missing_field": GOOD_MEASURED | {"paper": "missing_field"},
     "duplicate_id": GOOD_MEASURED | {"paper": "duplicate_id"}, "missing_metric": GOOD_MEASURED | {"paper": "missing_metric"},
-    "nan_metric": '{"paper": "nan_metric", "profile": "cpu", "metrics": {"gain": [0.1, NaN, 0.2]}}',
+    "nan_metric": '{"paper": "nan_metric", "profile": "cpu", "metrics": {"gain": [0.1, null, 0.2, 0.1, 0.1]}}',
     "text_metric": {"paper": "text_metric", "profile": "cpu", "metrics": {"gain": ["high", "higher"]}},
-    "other_profile": {"paper": "other_profile", "profile": "smoke", "metrics": {"gain": [0.1, 0.2]}},
+    "other_profile": {"paper": "other_profile", "profile": "smoke", "metrics": {"gain": [0.1, 0.2, 0.1, 0.1, 0.1]}},
     "fails_without_why": GOOD_MEASURED | {"paper": "fails_without_why"},
 }
 
@@ -128,12 +138,12 @@ def test_bad_input_names_file_claim_field_and_line_and_the_rest_is_still_checked
     result.assert_outcomes(passed=3, failed=1, skipped=2, xfailed=1, errors=8)
     expected = [
         "claims/broken_yaml.yaml:5: not valid YAML",
-        "claims/unknown_rule.yaml:8, claim 'weird', field 'check': unknown rule 'biggerer'",
+        "claims/unknown_rule.yaml:10, claim 'weird', field 'check': unknown rule 'biggerer'",
         "claims/missing_field.yaml:3, claim 'no_where', field 'where': missing required field",
-        "claims/duplicate_id.yaml:9, claim 'same', field 'id': duplicate claim id (first at line 3)",
-        "claims/missing_metric.yaml:7: claim 'ghost', field 'metric': 'not_there' is not in reports/measured/missing_metric.json",
-        "claims/nan_metric.yaml:7: claim 'nan_gain', field 'metric' ('gain'): the measurement is not finite (nan)",
-        "claims/text_metric.yaml:7: claim 'text_gain', field 'metric' ('gain'): the measurement must be a number",
+        "claims/duplicate_id.yaml:11, claim 'same', field 'id': duplicate claim id (first at line 3)",
+        "claims/missing_metric.yaml:9: claim 'ghost', field 'metric': 'not_there' is not in reports/measured/missing_metric.json",
+        "claims/nan_metric.yaml:9: claim 'nan_gain', field 'metric' ('gain'): the stage recorded a non-finite value",
+        "claims/text_metric.yaml:9: claim 'text_gain', field 'metric' ('gain'): the measurement must be a number",
         "claims/fails_without_why.yaml:3, claim 'no_reason', field 'why': expect: fails needs a `why`",
     ]
     for line in expected:
@@ -149,30 +159,77 @@ def test_report_lists_failures_first_and_is_deterministic(pytester):
     run(pytester)
     assert first == {n: (reports / n).read_text() for n in first}
     md = first["claims.md"]
-    assert md.index("## Did not reproduce") < md.index("| good | moved_verdict |") < md.index("## good")
-    assert "| NOT reproduced | 2 |" in md and "| reproduced | 2 |" in md and "| not measured | 1 |" in md
+    assert md.index("## 3. Did not reproduce in a scaled-down analogue") < md.index("| good | moved_verdict |") < md.index("## good")
+    assert "| NOT reproduced | 0 | 0 | 2 | 2 |" in md  # columns: paper/structural, paper/empirical, analogue/empirical
     doc = json.loads(first["claims.json"])
-    assert doc["counts"]["not_reproduced"] == 2 and len(doc["claims"]) == 5
+    assert doc["counts"]["not_reproduced"] == 2 and len(doc["claims"]) == 5 and doc["partial"] is None
+    assert doc["sections"]["analogue_not_reproduced"] == ["good/known_failure", "good/moved_verdict"]
     assert "<svg" in first["claims.html"] and "<tr class='not_reproduced'>" in first["claims.html"]
 
 
-def test_mlflow_records_a_parent_and_one_child_per_claim(pytester, tmp_path, monkeypatch):
+def test_a_partial_session_leaves_the_committed_report_untouched(pytester):
+    make_repo(pytester.path, {"good": GOOD, "other": GOOD.replace("key: good", "key: other")},
+              {"good": GOOD_MEASURED, "other": GOOD_MEASURED | {"paper": "other"}})
+    run(pytester)
+    reports = pytester.path / "reports"
+    before = {n: (reports / n).read_bytes() for n in ("claims.md", "claims.html", "claims.json")}
+    for extra in (["-k", "exact_ok"], ["claims/good.yaml"], ["-x"]):
+        result = pytester.runpytest(*(extra if extra[0].startswith("claims/") else ["claims/", *extra]),
+                                    "-p", "no:cacheprovider", "--no-mlflow")
+        assert "claims report: not written" in result.stdout.str(), extra
+        assert before == {n: (reports / n).read_bytes() for n in before}, extra
+    # a partial run may write its report elsewhere, marked partial
+    result = pytester.runpytest("claims/good.yaml", "-p", "no:cacheprovider", "--no-mlflow", "--report-dir", "elsewhere")
+    assert "PARTIAL REPORT" in (pytester.path / "elsewhere" / "claims.md").read_text()
+
+
+def test_a_measured_file_lost_after_dvc_recorded_it_is_an_error_not_a_skip(pytester):
+    make_repo(pytester.path, {"good": GOOD}, {})
+    (pytester.path / "dvc.lock").write_text("schema: '2.0'\nstages:\n  measure-good:\n    cmd: scripts/stage good\n")
+    result = run(pytester)
+    result.assert_outcomes(errors=5)
+    assert "reports/measured/good.json is missing, but dvc.lock records stage measure-good" in result.stdout.str()
+
+
+def test_one_claim_file_per_paper(pytester):
+    make_repo(pytester.path, {"good": GOOD}, {"good": GOOD_MEASURED})
+    (pytester.path / "claims" / "good.yml").write_text(GOOD)
+    (pytester.path / "claims" / "lonely.yml").write_text(GOOD.replace("key: good", "key: lonely"))
+    out = run(pytester).stdout.str()
+    assert "claims/good.yml: one claim file per paper: good.yaml exists too" in out
+    assert "claims/lonely.yml: claim files end in .yaml" in out
+
+
+def test_mlflow_records_a_parent_a_run_per_paper_and_one_per_claim(pytester, tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 
     make_repo(pytester.path, {"good": GOOD}, {"good": GOOD_MEASURED})
+    figs = pytester.path / "reports" / "figures" / "good"
+    figs.mkdir(parents=True)
+    (figs / "measured.png").write_bytes(b"\x89PNG fake")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     pytester.runpytest_subprocess("claims/", "-p", "no:cacheprovider")  # a fresh process: MLflow's SQLAlchemy once
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name("paper-claims")
     runs = client.search_runs([exp.experiment_id])
+    by_id = {r.info.run_id: r for r in runs}
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    assert len(parents) == 1 and len(children) == 5
-    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
-    moved = next(c for c in children if c.data.tags["claim"] == "moved_verdict")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert parents[0].info.run_name.startswith("pytest claims/ cpu @ ")
+    papers = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    claims = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in {p.info.run_id for p in papers}]
+    assert len(papers) == 1 and len(claims) == 5
+    assert [a.path for a in client.list_artifacts(papers[0].info.run_id, "figures")] == ["figures/measured.png"]
+    moved = next(c for c in claims if c.data.tags["claim"] == "moved_verdict")
     assert moved.data.tags["verdict"] == "not_reproduced" and moved.data.params["rule"].startswith("mean > 0.5")
-    assert moved.data.metrics["claimed"] == 0.5 and "ci_low" in moved.data.metrics and "p_value" in moved.data.metrics
+    assert moved.data.tags["scale"] == "analogue" and moved.data.tags["setting"] == "made-up data, 5 seeds"
+    assert moved.data.tags["title"] == "T" and moved.data.tags["url"] == "https://example.org"
+    assert moved.data.metrics["claimed"] == 0.5 and "ci_low" in moved.data.metrics and "mde" in moved.data.metrics
+    history = client.get_metric_history(moved.info.run_id, "measured")
+    assert abs(history[0].timestamp / 1000 - by_id[moved.info.run_id].info.start_time / 1000) < 600  # real time
+    skipped = next(c for c in claims if c.data.tags["claim"] == "paper_scale")
+    assert skipped.info.status == "FINISHED" and skipped.data.tags["verdict"] == "not_measured"
     assert parents[0].data.metrics["n_reproduced"] == 2 and parents[0].data.tags["git_commit"]
 
 
@@ -191,4 +248,4 @@ def test_five_xdist_sessions_in_a_row_record_five_parents(tmp_path):
     client = MlflowClient(tracking_uri=uri)
     runs = client.search_runs([client.get_experiment_by_name("paper-claims").experiment_id], max_results=1000)
     assert sum("mlflow.parentRunId" not in r.data.tags for r in runs) == 5
-    assert len(runs) == 5 * 6
+    assert len(runs) == 5 * 7  # per session: the parent, the paper, its five claims

@@ -8,7 +8,8 @@ from claimcheck.rules import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Measurem
 
 
 def verdict(check, measured, claimed=None):
-    return evaluate(parse_rule(dict(check), claimed), measured)
+    """The rules' statistics on hand-made samples of any size (claims need >= 5 seeds: see test_min_seeds)."""
+    return evaluate(parse_rule(dict(check), claimed), measured, min_seeds=2)
 
 
 def test_exact_rules_on_scalars():
@@ -83,11 +84,37 @@ def test_statistical_rule_needs_samples():
         verdict({"greater_than": 0}, 0.5)
 
 
+def test_min_seeds_for_statistical_rules():
+    with pytest.raises(MeasurementError, match="at least 5 independent seeds, got 3"):
+        evaluate(parse_rule({"greater_than": 0}), [0.1, 0.2, 0.3])
+    assert evaluate(parse_rule({"greater_than": 0}), [0.1, 0.2, 0.3, 0.15, 0.25]).verdict == REPRODUCED
+    assert evaluate(parse_rule({"at_least": 0}), [0.1, 0.2, 0.3]).verdict == REPRODUCED  # exact rules: any n
+
+
+def test_mde_matches_the_power_formula_and_shrinks_with_n():
+    from scipy import stats
+
+    xs = [0.01, 0.03, -0.01, 0.02, 0.0]
+    o = evaluate(parse_rule({"greater_than": 0}), xs)
+    sd = stats.tstd(xs)
+    want = (stats.t.ppf(0.95, 4) + stats.t.ppf(0.8, 4)) * sd / math.sqrt(5)
+    assert math.isclose(o.mde, want, rel_tol=1e-9) and "MDE" in o.detail
+    assert evaluate(parse_rule({"greater_than": 0}), xs * 4).mde < o.mde
+
+
+def test_texts_print_integers_as_integers():
+    assert parse_rule({"equals": 253440}).text == "equals 253,440 exactly"
+    assert parse_rule({"equals": {"value": 6e7, "rel": 0.02}}).text == "equals 60,000,000 +/- 1,200,000"
+
+
 @pytest.mark.parametrize("check, match", [
     ({"biggerer": 3}, "unknown rule"), ({}, "exactly one rule"), ({"at_least": 1, "at_most": 2}, "exactly one"),
     ({"at_least": "x"}, "must be a number"), ({"between": [3, 1]}, "low > high"), ({"equals": {"abs": 1}}, "needs a value"),
     ({"greater_than": 0, "alpha": 0.7}, "alpha"), ({"at_least": 1, "alpha": 0.05}, "statistical rules only"),
-    ({"noninferior": 0.1}, "margin"), ({"equals": float("nan")}, "finite")])
+    ({"noninferior": 0.1}, "margin"), ({"equals": float("nan")}, "finite"), ({"equals": 10 ** 400}, "finite"),
+    ({"equals": {"value": 1e300, "rel": 0.1}}, "magnitude"), ({"equals": {"value": 1, "rel": 1e300}}, "magnitude"),
+    ({"equals": {"value": 1, "abs": -1}}, ">= 0"), ({"equals": {"value": 1, "rel": 2}}, "at most 1"),
+    ({"noninferior": {"margin": -0.1}}, ">= 0"), ({"greater_than": float("inf")}, "finite")])
 def test_malformed_rules_are_rejected(check, match):
     with pytest.raises(RuleError, match=match):
         parse_rule(dict(check))
