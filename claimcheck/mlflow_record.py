@@ -83,6 +83,7 @@ class _Recorder:
     def __init__(self, results: list[dict], repo: Path, complete: bool, interrupted: bool):
         self.results, self.repo, self.complete, self.interrupted = results, Path(repo), complete, interrupted
         self.stop = threading.Event()
+        self.done = threading.Event()  # set last: Thread.is_alive() can lie after a join interrupted by Ctrl-C
         self.uri = tracking_uri(repo)
         self.parent_id: str | None = None
         self.recorded = 0
@@ -104,6 +105,7 @@ class _Recorder:
             self.error = e
         finally:
             self._close_parent()
+            self.done.set()
 
     def _record(self) -> None:
         import logging
@@ -122,6 +124,8 @@ class _Recorder:
         now = int(time.time() * 1000)
         counts = Counter(r["verdict"] for r in self.results)
         profiles = ",".join(sorted({r["profile"] for r in self.results if r.get("profile")})) or "none"
+        if self.stop.is_set():
+            return
         parent = client.create_run(exp_id, run_name=f"pytest claims/ {profiles} @ {commit[:8]}", tags={
             "git_commit": commit, "profile": profiles, "session": "complete" if self.complete else "partial",
             "mlflow.source.name": "pytest claims/", "mlflow.source.git.commit": commit})
@@ -193,15 +197,19 @@ def record_safely(results: list[dict], *, repo: Path, complete: bool = True, int
     rec = _Recorder(results, repo, complete, interrupted)
     worker = threading.Thread(target=rec.run, name="mlflow-record", daemon=True)
     worker.start()
+    deadline = time.monotonic() + TIMEOUT_S
     try:
-        worker.join(TIMEOUT_S)
+        while not rec.done.wait(0.2) and time.monotonic() < deadline:  # short waits: Ctrl-C is handled at once
+            pass
     except KeyboardInterrupt:
-        rec.stop.set()
-        worker.join(10)
+        rec.stop.set()  # the recorder stops after the current run and marks the parent KILLED
+        end = time.monotonic() + 30
+        while not rec.done.wait(0.2) and time.monotonic() < end:  # a second Ctrl-C leaves at once
+            pass
         raise
-    if worker.is_alive():
+    if not rec.done.is_set():
         rec.stop.set()
-        worker.join(5)
+        rec.done.wait(5)
         return (f"MLflow: warning: recording at {rec.uri} did not finish within {TIMEOUT_S:.0f} s "
                 f"({rec.recorded} of {len(results)} checks recorded); the verdicts and the report are unaffected")
     if rec.error is not None:

@@ -1,5 +1,8 @@
-"""Small fake data sets in the layouts the full profile reads (ImageNet folders, COCO keypoints), for offline tests."""
+"""Small fake data sets in the layouts the full profile reads (ImageNet folders, COCO keypoints), for offline tests,
+and a fake project of claim and measured files for the engine's tests."""
 import json
+import textwrap
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -79,3 +82,72 @@ def fake_coco_detection(root, *, images: int = 3) -> None:
 
     write_coco(root, "instances", {"train": images, "val": images}, make,
                categories=[{"id": c, "name": n} for c, n in ((1, "person"), (3, "car"), (7, "train"))])
+
+
+# ------------------------------------------------------------------ a fake project for the engine's tests
+PAPER = 'paper: {key: %s, index: 0, title: "T", authors: "A", year: 2020, url: https://example.org}\n'
+GOOD = PAPER % "good" + textwrap.dedent("""\
+    claims:
+      - id: exact_ok
+        says: "The model has 5 layers."
+        where: "Table 1"
+        kind: structural
+        scale: paper
+        metric: layers
+        claimed: 5
+        check: {equals: 5}
+      - id: beats_baseline
+        says: "Ours beats the baseline."
+        where: "Sec. 4"
+        kind: empirical
+        scale: analogue
+        setting: "made-up data, 5 seeds"
+        metric: gain
+        claimed: null
+        check: {greater_than: 0}
+      - id: known_failure
+        says: "Ours is 10 points better."
+        where: "Table 2"
+        kind: empirical
+        scale: analogue
+        setting: "made-up data, 5 seeds"
+        metric: gain
+        claimed: 0.1
+        check: {greater_than: 0.1}
+        expect: fails
+        why: "At our scale the gain is about 1 point."
+      - id: moved_verdict
+        says: "The gain is huge."
+        where: "Abstract"
+        kind: empirical
+        scale: analogue
+        setting: "made-up data, 5 seeds"
+        metric: gain
+        claimed: 0.5
+        check: {greater_than: 0.5}
+      - id: paper_scale
+        says: "ImageNet top-1 75%."
+        where: "Table 3"
+        kind: empirical
+        scale: paper
+        profile: full
+        metric: top1
+        claimed: 0.75
+        check: {at_least: 0.74}
+    """)
+GOOD_MEASURED = {"paper": "good", "profile": "cpu", "seeds": [0, 1, 2, 3, 4],
+                 "metrics": {"layers": 5, "gain": [0.01, 0.012, 0.009, 0.011, 0.01]}}
+
+
+def make_repo(root: Path, files: dict, measured: dict) -> Path:
+    (root / "claims").mkdir(parents=True, exist_ok=True)
+    (root / "reports" / "measured").mkdir(parents=True, exist_ok=True)
+    (root / "claims" / "conftest.py").write_text("from claimcheck.pytest_plugin import *  # noqa\n")
+    for name, text in files.items():
+        (root / "claims" / f"{name}.yaml").write_text(text)
+    for name, doc in measured.items():
+        path = root / "reports" / "measured" / f"{name}.json"
+        path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+    return root
+
+

@@ -3,8 +3,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
-from pathlib import Path
 
 
 # pytester's in-process runs drop the modules a run imported; extension modules cannot be loaded twice, so
@@ -13,58 +11,7 @@ import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
 import mlflow.tracking  # noqa: F401
 import scipy.stats  # noqa: F401
 
-PAPER = 'paper: {key: %s, index: 0, title: "T", authors: "A", year: 2020, url: https://example.org}\n'
-GOOD = PAPER % "good" + textwrap.dedent("""\
-    claims:
-      - id: exact_ok
-        says: "The model has 5 layers."
-        where: "Table 1"
-        kind: structural
-        scale: paper
-        metric: layers
-        claimed: 5
-        check: {equals: 5}
-      - id: beats_baseline
-        says: "Ours beats the baseline."
-        where: "Sec. 4"
-        kind: empirical
-        scale: analogue
-        setting: "made-up data, 5 seeds"
-        metric: gain
-        claimed: null
-        check: {greater_than: 0}
-      - id: known_failure
-        says: "Ours is 10 points better."
-        where: "Table 2"
-        kind: empirical
-        scale: analogue
-        setting: "made-up data, 5 seeds"
-        metric: gain
-        claimed: 0.1
-        check: {greater_than: 0.1}
-        expect: fails
-        why: "At our scale the gain is about 1 point."
-      - id: moved_verdict
-        says: "The gain is huge."
-        where: "Abstract"
-        kind: empirical
-        scale: analogue
-        setting: "made-up data, 5 seeds"
-        metric: gain
-        claimed: 0.5
-        check: {greater_than: 0.5}
-      - id: paper_scale
-        says: "ImageNet top-1 75%."
-        where: "Table 3"
-        kind: empirical
-        scale: paper
-        profile: full
-        metric: top1
-        claimed: 0.75
-        check: {at_least: 0.74}
-    """)
-GOOD_MEASURED = {"paper": "good", "profile": "cpu", "seeds": [0, 1, 2, 3, 4],
-                 "metrics": {"layers": 5, "gain": [0.01, 0.012, 0.009, 0.011, 0.01]}}
+from fake_data import GOOD, GOOD_MEASURED, PAPER, make_repo  # noqa: E402
 
 
 def claim(cid, **fields):
@@ -72,18 +19,6 @@ def claim(cid, **fields):
             "metric": "gain", "check": "{greater_than: 0}"}
     base.update(fields)
     return "  - " + "\n    ".join(f"{k}: {v}" for k, v in base.items() if v is not None) + "\n"
-
-
-def make_repo(root: Path, files: dict, measured: dict) -> Path:
-    (root / "claims").mkdir(parents=True, exist_ok=True)
-    (root / "reports" / "measured").mkdir(parents=True, exist_ok=True)
-    (root / "claims" / "conftest.py").write_text("from claimcheck.pytest_plugin import *  # noqa\n")
-    for name, text in files.items():
-        (root / "claims" / f"{name}.yaml").write_text(text)
-    for name, doc in measured.items():
-        path = root / "reports" / "measured" / f"{name}.json"
-        path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
-    return root
 
 
 def run(pytester, *args):
