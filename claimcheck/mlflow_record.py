@@ -141,7 +141,7 @@ class _Recorder:
             key = r["paper"]
             if key not in papers:
                 run = client.create_run(exp_id, run_name=key, tags={
-                    "mlflow.parentRunId": self.parent_id, "paper": key, "title": str(r.get("title") or "")[:500],
+                    "mlflow.parentRunId": self.parent_id, "session_run": self.parent_id, "paper": key, "title": str(r.get("title") or "")[:500],
                     "url": str(r.get("url") or ""), "git_commit": commit})
                 papers[key] = run.info.run_id
                 folder = figures_root / key
@@ -155,7 +155,8 @@ class _Recorder:
         tags = {"paper": r["paper"], "claim": r["claim"], "kind": r["kind"], "scale": r.get("scale") or "",
                 "profile": r.get("profile") or "none", "verdict": r["verdict"], "expect": r.get("expect") or "",
                 "outcome": r["outcome"], "metric": r.get("metric") or "", "title": str(r.get("title") or "")[:500],
-                "url": str(r.get("url") or ""), "git_commit": commit, "figures": f"run {paper_run}, artifacts/figures"}
+                "url": str(r.get("url") or ""), "git_commit": commit, "figures": f"run {paper_run}, artifacts/figures",
+                "session_run": self.parent_id}
         long_tags = {"says": r.get("says", ""), "where": r.get("where", ""), "setting": r.get("setting", ""),
                      "source": r.get("source", ""), "why": r.get("why", ""), "rule": r.get("rule", ""),
                      "message": r.get("message", ""), "power": r.get("power", "")}
@@ -217,5 +218,5 @@ def record_safely(results: list[dict], *, repo: Path, complete: bool = True, int
         first = (str(e).strip().splitlines() or [""])[0][:200]
         return (f"MLflow: warning: could not record at {rec.uri} ({type(e).__name__}: {first}); the verdicts and the "
                 f"report are unaffected (use --no-mlflow to skip recording)")
-    state = "" if complete else f" (partial session: parent run marked KILLED)"
+    state = "" if complete else " (partial session: parent run marked KILLED)"
     return f"MLflow: {rec.recorded} checks recorded under parent run {rec.parent_id} at {rec.uri}{state}"

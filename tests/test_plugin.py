@@ -184,3 +184,16 @@ def test_five_xdist_sessions_in_a_row_record_five_parents(tmp_path):
     runs = client.search_runs([client.get_experiment_by_name("paper-claims").experiment_id], max_results=1000)
     assert sum("mlflow.parentRunId" not in r.data.tags for r in runs) == 5
     assert len(runs) == 5 * 7  # per session: the parent, the paper, its five claims
+    # comparing two sessions: nothing moved between identical runs; a moved verdict is listed
+    p = subprocess.run([sys.executable, "-m", "claimcheck", "diff", "previous", "latest"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout.startswith("5 claims in ") and ": 0 changed" in p.stdout, p.stdout + p.stderr
+
+
+def test_diff_lists_moved_added_and_removed_claims():
+    from claimcheck.__main__ import diff
+
+    a = {"p/x": {"verdict": "reproduced", "measured": 1.0}, "p/gone": {"verdict": "invalid", "measured": None}}
+    b = {"p/x": {"verdict": "not_reproduced", "measured": 0.5}, "p/new": {"verdict": "reproduced", "measured": 2.0}}
+    assert diff(a, b) == ["removed  p/gone: was invalid", "added    p/new: reproduced",
+                          "moved    p/x: reproduced -> not_reproduced (measured 1 -> 0.5)"]
