@@ -79,7 +79,7 @@ def test_help_lists_the_keys(capsys):
 
 def test_other_profiles_and_shifted_seeds_go_to_a_scratch_folder(monkeypatch):
     seen = {}
-    monkeypatch.setattr(runner, "run_stage", lambda key, profile, out, params, seed_offset=0: seen.update(out=out))
+    monkeypatch.setattr(runner, "run_stage", lambda key, profile, out, params, seed_offset=0, device=None: seen.update(out=out))
     runner.main(["kkt", "--profile", "smoke"])
     assert seen["out"] == runner.scratch_dir("smoke")
     runner.main(["kkt", "--seed-offset", "7"])

@@ -190,14 +190,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def run_stage(key: str, profile: str, reports: Path, params: dict | None = None, *, seed_offset: int = 0) -> dict:
+def run_stage(key: str, profile: str, reports: Path, params: dict | None = None, *, seed_offset: int = 0,
+              device: str | None = None) -> dict:
     if profile not in PROFILES:
         raise SystemExit(f"unknown profile {profile!r}: choose one of {', '.join(PROFILES)}")
     params = params if params is not None else load_params()
     cfg = paper_config(key, profile, params)
     module = importlib.import_module(f"pipelines.{key}")
     pin_threads(int(cfg.get("threads", 1)))
-    device, rank = resolve_device(str(cfg.get("device", params.get("device", "auto"))))
+    device, rank = resolve_device(device or str(cfg.get("device", params.get("device", "auto"))))
     reports = Path(reports)
     for folder in (reports / "measured", reports / "figures"):
         _sweep_stale(folder)
@@ -240,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="folder for measured/ and figures/ (default: reports/ at params.yaml's "
                                              "profile; a scratch folder at any other profile or seed offset)")
     ap.add_argument("--seed-offset", type=int, default=0, help="shift every seed (a disjoint second set of seeds)")
+    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: params.yaml's `device`")
     args = ap.parse_args(argv)
     if args.key not in keys:
         print(f"python -m pipelines: unknown paper key {args.key!r} (known: {' '.join(keys)})", file=sys.stderr)
@@ -253,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"[{args.key}] profile {profile} is not params.yaml's ({params['profile']}) or the seeds are shifted: "
                 f"writing to {out} (use --out to choose)")
     try:
-        run_stage(args.key, profile, out, params, seed_offset=args.seed_offset)
+        run_stage(args.key, profile, out, params, seed_offset=args.seed_offset, device=args.device)
     except DataUnavailable as e:
         print(f"python -m pipelines {args.key}: data unavailable: {e}", file=sys.stderr)
         return 1
