@@ -110,10 +110,11 @@ class _Recorder:
     def _record(self) -> None:
         import logging
 
-        for name in ("alembic", "mlflow", "urllib3"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.entities import Metric, Param
         from mlflow.tracking import MlflowClient
+
+        for name in ("alembic", "mlflow", "urllib3"):  # after the import: MLflow sets its own levels when imported
+            logging.getLogger(name).setLevel(logging.ERROR)
 
         client = MlflowClient(tracking_uri=self.uri)
         self.client = client
@@ -148,10 +149,10 @@ class _Recorder:
                 if folder.is_dir():
                     client.log_artifacts(papers[key], str(folder), artifact_path="figures")
                 client.set_terminated(papers[key], "FINISHED")
-            self._claim_run(client, exp_id, r, papers[key], commit, now, Metric, Param, RunTag)
+            self._claim_run(client, exp_id, r, papers[key], commit, now, Metric, Param)
             self.recorded += 1
 
-    def _claim_run(self, client, exp_id, r, paper_run, commit, now, Metric, Param, RunTag) -> None:
+    def _claim_run(self, client, exp_id, r, paper_run, commit, now, Metric, Param) -> None:
         tags = {"paper": r["paper"], "claim": r["claim"], "kind": r["kind"], "scale": r.get("scale") or "",
                 "profile": r.get("profile") or "none", "verdict": r["verdict"], "expect": r.get("expect") or "",
                 "outcome": r["outcome"], "metric": r.get("metric") or "", "title": str(r.get("title") or "")[:500],
@@ -160,7 +161,9 @@ class _Recorder:
         long_tags = {"says": r.get("says", ""), "where": r.get("where", ""), "setting": r.get("setting", ""),
                      "source": r.get("source", ""), "why": r.get("why", ""), "rule": r.get("rule", ""),
                      "message": r.get("message", ""), "power": r.get("power", "")}
-        run = client.create_run(exp_id, run_name=f"{r['paper']}/{r['claim']}", tags={"mlflow.parentRunId": paper_run})
+        all_tags = {"mlflow.parentRunId": paper_run, **{k: str(v) for k, v in tags.items()},
+                    **{k: str(v)[:5000] for k, v in long_tags.items() if v}}
+        run = client.create_run(exp_id, run_name=f"{r['paper']}/{r['claim']}", tags=all_tags)  # one transaction
         params = [Param(k, str(v)[:500]) for k, v in (("paper", r["paper"]), ("claim", r["claim"]), ("kind", r["kind"]),
                                                       ("scale", r.get("scale") or ""), ("metric", r.get("metric") or ""),
                                                       ("rule", r.get("rule") or ""), ("verdict", r["verdict"]))]
@@ -168,9 +171,7 @@ class _Recorder:
                                                                      "mde", "sd") if _finite(r.get(name))]
         if _finite(r.get("claimed")):
             metrics.append(Metric("claimed", float(r["claimed"]), now, 0))
-        client.log_batch(run.info.run_id, metrics=metrics, params=params,
-                         tags=[RunTag(k, str(v)) for k, v in tags.items()] +
-                         [RunTag(k, str(v)[:5000]) for k, v in long_tags.items() if v])
+        client.log_batch(run.info.run_id, metrics=metrics, params=params)
         status = "FAILED" if r["outcome"] in ("failed", "error") else "FINISHED"
         client.set_terminated(run.info.run_id, status)
 
