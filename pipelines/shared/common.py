@@ -45,11 +45,11 @@ def paper_config(key: str, profile: str, params: dict | None = None) -> dict:
 
 
 def pin_threads(n: int = 1) -> None:
-    """Small models are dominated by per-op overhead: one thread per process, a second process for the second core."""
-    import torch
-
-    torch.set_num_threads(n)
+    """Small models are dominated by per-op overhead: one thread per process, a second process for the second core.
+    A stage that does not use torch does not pay for importing it."""
     os.environ["OMP_NUM_THREADS"] = str(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
 
 
 def workers_default() -> int:

@@ -67,7 +67,10 @@ class Run:
 
 def resolve_device(setting: str = "auto") -> tuple[str, int]:
     """`auto`: the GPU if there is one, else the CPU; or `cpu` / `cuda`. Under torchrun (WORLD_SIZE > 1) one process
-    group, one GPU per rank (NCCL), or gloo on CPUs; pipelines.shared.train.fit then wraps models in DDP."""
+    group, one GPU per rank (NCCL), or gloo on CPUs; pipelines.shared.train.fit then wraps models in DDP.
+    A stage that never imported torch (pure arithmetic) runs on the CPU without importing it."""
+    if "torch" not in sys.modules and setting != "cuda" and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return "cpu", 0
     import torch
     import torch.distributed as dist
 
@@ -98,14 +101,17 @@ def _cpu_model() -> str:
 
 def _env(device: str) -> dict:
     """What a reader needs to compare two measurements of the same stage: per-seed numbers differ between CPUs."""
-    import numpy
+    from importlib.metadata import version
+
+    env = {"python": platform.python_version(), "torch": version("torch").split("+")[0], "numpy": version("numpy"),
+           "blas": "?", "cpu": _cpu_model(), "cores": os.cpu_count(), "device": device, "threads": 1}
+    if "torch" not in sys.modules:  # a stage without torch: nothing more to say about its kernels
+        return env
     import torch
 
     config = torch.__config__.show()
-    blas = next((part.split("=", 1)[1] for part in config.replace(",", " ").split() if part.startswith("BLAS_INFO=")), "?")
-    env = {"python": platform.python_version(), "torch": torch.__version__.split("+")[0], "numpy": numpy.__version__,
-           "blas": blas, "cpu": _cpu_model(), "cores": os.cpu_count(), "device": device,
-           "threads": torch.get_num_threads()}
+    env["blas"] = next((p.split("=", 1)[1] for p in config.replace(",", " ").split() if p.startswith("BLAS_INFO=")), "?")
+    env["threads"] = torch.get_num_threads()
     if device.startswith("cuda"):
         env["gpu"] = torch.cuda.get_device_name(0)
     return env
