@@ -128,3 +128,23 @@ def test_torchvision_loader_reads_files_already_on_disk(tmp_path):
                 f.write(payload)
     ds = data.torchvision_dataset("MNIST", train=False, root=tmp_path)
     assert len(ds) == n and ds[0][1] == 1
+
+
+def test_steps_to_target_counts_steps_and_says_when_it_never_gets_there():
+    import torch
+
+    from pipelines.shared.train import first_reaching, make_optimizer, steps_to_target
+
+    torch.manual_seed(0)
+    X = torch.randn(256, 4)
+    y = (X[:, 0] > 0).long()
+    model = torch.nn.Linear(4, 2)
+    opt = make_optimizer(model.parameters(), lr=0.5, momentum=0.9)
+    acc = lambda m: (m(X).argmax(1) == y).float().mean().item()  # noqa: E731
+    steps = steps_to_target(model, X, y, reached=lambda m: acc(m) >= 0.95, optimizer=opt, max_steps=500,
+                            batch_size=32, eval_every=5, seed=0)
+    assert steps is not None and steps % 5 == 0 and acc(model) >= 0.95
+    never = steps_to_target(torch.nn.Linear(4, 2), X, y, reached=lambda m: False, optimizer=opt, max_steps=20,
+                            batch_size=32, eval_every=5, seed=0)
+    assert never is None
+    assert first_reaching([0.5, 0.8, 0.96, 0.97], 0.95, 10) == 30 and first_reaching([0.5], 0.9, 10) is None

@@ -139,3 +139,33 @@ def seed_everything(seed: int) -> torch.Generator:
     """Seed torch's global generator (weight init) and return a fresh generator for data order."""
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def steps_to_target(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *, reached: Callable[[nn.Module], bool],
+                    optimizer: torch.optim.Optimizer, max_steps: int, batch_size: int, eval_every: int, seed: int,
+                    loss_fn: Callable = F.cross_entropy, device: str = "cpu") -> int | None:
+    """Minibatch steps until `reached(model)` holds, checked every `eval_every` steps (an epoch is too coarse on a
+    small data set), e.g. "the whole training set's error is <= 25%" (AlexNet Fig. 1). Returns the step count, or None
+    when it is never reached within `max_steps` (a censored run: report it as such, never as a number of steps)."""
+    gen = torch.Generator().manual_seed(seed)
+    model.to(device)
+    perm, pos = torch.randperm(len(y), generator=gen), 0
+    for step in range(1, max_steps + 1):
+        if pos + batch_size > len(y):
+            perm, pos = torch.randperm(len(y), generator=gen), 0
+        idx = perm[pos:pos + batch_size]
+        pos += batch_size
+        model.train()
+        loss = loss_fn(model(X[idx].to(device)), y[idx].to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step % eval_every == 0 and reached(model):
+            return step
+    return None
+
+
+def first_reaching(curve: list[float], target: float, steps_per_point: int) -> int | None:
+    """The steps until a recorded curve (one value every `steps_per_point` steps, higher is better) first reaches
+    `target`, or None when it never does (censored)."""
+    return next(((i + 1) * steps_per_point for i, v in enumerate(curve) if v >= target), None)
