@@ -47,3 +47,19 @@ def test_no_paper_pipeline_imports_another_papers_pipeline():
     bad = {f"pipelines/{k}.py imports {sorted(str(p.relative_to(REPO)) for p in imports_of(REPO / 'pipelines' / f'{k}.py') & own)}"
            for k in KEYS if imports_of(REPO / "pipelines" / f"{k}.py") & own}
     assert not bad, bad
+
+
+def test_settings_reach_workers_explicitly_not_through_module_level_state():
+    """No `CFG: dict = {}` filled in measure() for forked workers to read: functools.partial(fn, cfg) instead."""
+    import ast
+
+    bad = []
+    for key in KEYS:
+        tree = ast.parse((REPO / "pipelines" / f"{key}.py").read_text())
+        for node in tree.body:
+            value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
+            empty = (isinstance(value, (ast.Dict, ast.List, ast.Set)) and not getattr(value, "keys", getattr(value, "elts", [1]))) or (
+                isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in ("dict", "list", "set") and not value.args)
+            if empty:
+                bad.append(f"pipelines/{key}.py:{node.lineno}")
+    assert not bad, f"module-level mutable state: {bad}"
