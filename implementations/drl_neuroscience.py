@@ -97,22 +97,35 @@ class MetaRLAgent(nn.Module):
         return self.policy(h), self.value(h)[:, 0], (h, c)
 
 
-def bandit_episode(agent: MetaRLAgent, probs: torch.Tensor, trials: int, generator: torch.Generator, greedy=False):
-    """Play Bernoulli bandits (probs: (B, arms)) for `trials` steps; returns log-probs, entropies, values, rewards, actions."""
+def bandit_episode(agent: MetaRLAgent, probs: torch.Tensor, trials: int, generator: torch.Generator, greedy=False,
+                   reset_memory: bool = False, blind_reward: bool = False):
+    """Play Bernoulli bandits (probs: (B, arms)) for `trials` steps; returns log-probs, entropies, values, rewards, actions.
+
+    Actions are drawn by inverse CDF from uniforms of `generator` (no torch.distributions objects: per-op overhead
+    dominates on a CPU at these sizes). reset_memory=True zeroes the LSTM state before every trial: a control that
+    keeps the weights but removes the activations in which the learned algorithm would run. blind_reward=True feeds
+    a reward input of 0 (a broken agent that cannot learn from outcomes within an episode; rewards still train it).
+    """
     B, A = probs.shape
-    a_prev, r_prev, state = torch.zeros(B, A), torch.zeros(B), None
+    a_prev, r_prev, state = probs.new_zeros(B, A), probs.new_zeros(B), None
+    u_act = torch.rand(trials, B, 1, generator=generator).to(probs.device)
+    u_rew = torch.rand(trials, B, generator=generator).to(probs.device)
     logps, ents, vals, rews, acts = [], [], [], [], []
-    for _ in range(trials):
-        logits, v, state = agent(a_prev, r_prev, state)
-        dist = torch.distributions.Categorical(logits=logits)
-        a = logits.argmax(1) if greedy else torch.multinomial(dist.probs, 1, generator=generator)[:, 0]
-        r = (torch.rand(B, generator=generator) < probs.gather(1, a[:, None])[:, 0]).float()
-        logps.append(dist.log_prob(a))
-        ents.append(dist.entropy())
+    for t in range(trials):
+        logits, v, state = agent(a_prev, r_prev, None if reset_memory else state)
+        logp = torch.log_softmax(logits, 1)
+        p = logp.exp()
+        if greedy:
+            a = logits.argmax(1)
+        else:
+            a = (u_act[t] > p.detach().cumsum(1)).sum(1).clamp(max=A - 1)
+        r = (u_rew[t] < probs.gather(1, a[:, None])[:, 0]).float()
+        logps.append(logp.gather(1, a[:, None])[:, 0])
+        ents.append(-(p * logp).sum(1))
         vals.append(v)
         rews.append(r)
         acts.append(a)
-        a_prev, r_prev = nn.functional.one_hot(a, A).float(), r
+        a_prev, r_prev = nn.functional.one_hot(a, A).float(), (torch.zeros_like(r) if blind_reward else r)
     return torch.stack(logps), torch.stack(ents), torch.stack(vals), torch.stack(rews), torch.stack(acts)
 
 
@@ -128,17 +141,22 @@ def a2c_loss(logps, ents, vals, rews, *, gamma: float, value_coef: float, entrop
 
 
 def thompson_regret(probs: torch.Tensor, trials: int, generator: torch.Generator) -> torch.Tensor:
-    """Reference: Thompson sampling with Beta(1, 1) priors; expected regret per bandit summed over trials."""
+    """Reference: Thompson sampling with Beta(1, 1) priors; expected regret per bandit summed over trials.
+
+    Rewards come from `generator`; the Beta draws from a numpy generator seeded from it (torch's Beta sampler
+    takes no generator), so the reference is reproducible."""
     B, A = probs.shape
-    wins, losses = torch.ones(B, A), torch.ones(B, A)
-    regret = torch.zeros(B)
-    best = probs.max(1).values
+    rng = np.random.default_rng(int(torch.randint(0, 2 ** 31 - 1, (1,), generator=generator)))
+    p_np = probs.detach().cpu().double().numpy()
+    wins, losses = np.ones((B, A)), np.ones((B, A))
+    regret = np.zeros(B)
+    best = p_np.max(1)
+    rows = np.arange(B)
     for _ in range(trials):
-        theta = torch.distributions.Beta(wins, losses).sample()  # uses torch's global generator
-        a = theta.argmax(1)
-        p = probs.gather(1, a[:, None])[:, 0]
-        r = (torch.rand(B, generator=generator) < p).float()
-        wins[torch.arange(B), a] += r
-        losses[torch.arange(B), a] += 1 - r
+        a = rng.beta(wins, losses).argmax(1)
+        p = p_np[rows, a]
+        r = (torch.rand(B, generator=generator).double().numpy() < p).astype(float)
+        wins[rows, a] += r
+        losses[rows, a] += 1 - r
         regret += best - p
-    return regret
+    return torch.from_numpy(regret)

@@ -108,7 +108,7 @@ def client_update(model: CharLM, global_params: dict, tokens: torch.Tensor, *, e
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     n = tokens.shape[1]
     for _ in range(epochs):
-        perm = torch.randperm(n, generator=generator)
+        perm = torch.randperm(n, generator=generator).to(tokens.device)
         for s in range(0, n, batch_size):
             batch = tokens[:, perm[s:s + batch_size]]
             batch = batch[:int((batch >= 0).sum(1).nonzero().max()) + 1]  # drop rows that are padding only
@@ -126,13 +126,14 @@ def sample_words(model: CharLM, n: int, alphabet: str, *, max_len: int, generato
 
     Characters are drawn one at a time from p(c_t | c_<t) until the end symbol: each word comes out with its
     probability under the model, so frequent words come out often."""
-    x = torch.full((n,), BOS_EOS, dtype=torch.long)
+    device = next(model.parameters()).device
+    x = torch.full((n,), BOS_EOS, dtype=torch.long, device=device)
     state = None
     chars = []
-    done = torch.zeros(n, dtype=torch.bool)
+    done = torch.zeros(n, dtype=torch.bool, device=device)
     for _ in range(max_len + 1):
         logits, state = model(x[None], state)
-        x = torch.multinomial(torch.softmax(logits[0], -1), 1, generator=generator)[:, 0]
+        x = torch.multinomial(torch.softmax(logits[0], -1).cpu(), 1, generator=generator)[:, 0].to(device)
         x = torch.where(done, BOS_EOS, x)
         done |= x == BOS_EOS
         chars.append(x)

@@ -29,14 +29,22 @@ def _empty_jac(x: np.ndarray) -> np.ndarray:
     return np.zeros((0, x.size))
 
 
+def lagrangian_grad(x, *, grad_f: Fn, jac_h: Fn = _empty_jac, jac_g: Fn = _empty_jac, alpha=(), lam=()) -> np.ndarray:
+    """grad_x L(x, lambda, alpha) = grad f(x) + sum_i lambda_i grad g_i(x) + sum_j alpha_j grad h_j(x) (Eq. 4.14).
+
+    The one place where the Lagrangian's signs live: the KKT residuals and the multiplier recovery both use it."""
+    alpha, lam = np.asarray(alpha, float), np.asarray(lam, float)
+    return grad_f(x) + jac_g(x).T @ lam + jac_h(x).T @ alpha
+
+
 def kkt_residuals(x, *, grad_f: Fn, h: Fn = _empty, jac_h: Fn = _empty_jac, g: Fn = _empty, jac_g: Fn = _empty_jac,
                   alpha=(), lam=()) -> dict[str, float]:
     """The four KKT conditions of Sec. 4.4 as non-negative residuals (0 means exactly satisfied)."""
     alpha, lam = np.asarray(alpha, float), np.asarray(lam, float)
     hx, gx = np.atleast_1d(h(x)), np.atleast_1d(g(x))
-    grad_lagrangian = grad_f(x) + jac_g(x).T @ lam + jac_h(x).T @ alpha  # grad_x L(x, lambda, alpha)
+    grad_l = lagrangian_grad(x, grad_f=grad_f, jac_h=jac_h, jac_g=jac_g, alpha=alpha, lam=lam)
     return {
-        "stationarity": float(np.abs(grad_lagrangian).max()),
+        "stationarity": float(np.abs(grad_l).max()),
         "primal_feasibility": float(max(np.max(hx, initial=0.0), np.max(np.abs(gx), initial=0.0))),
         "dual_feasibility": float(max(0.0, -np.min(alpha, initial=0.0))),  # alpha >= 0
         "complementary_slackness": float(np.max(np.abs(alpha * hx), initial=0.0)),  # alpha ⊙ h(x) = 0
@@ -48,20 +56,26 @@ def multipliers_from_active_set(x, *, grad_f: Fn, h: Fn = _empty, jac_h: Fn = _e
     """Recover (alpha, lambda) at x independently of any solver: non-negative least squares on the active set.
 
     Inactive inequalities get alpha_j = 0 (complementary slackness); the rest solve
-    min ||grad f + J_g^T lambda + J_h,active^T alpha_active|| with alpha >= 0, lambda free (= lambda+ - lambda-).
-    Returns alpha, lambda and the stationarity residual left (0 iff x is a KKT point).
+    min ||grad_x L(x, lambda, alpha)|| with alpha_active >= 0 and lambda free (= lambda+ - lambda-). grad_x L is
+    affine in the multipliers, so the least-squares system is read off lagrangian_grad itself: its value at zero
+    multipliers plus one column per unit multiplier. Returns alpha, lambda and the stationarity residual left
+    (0 iff x is a KKT point).
     """
-    hx, jh, jg = np.atleast_1d(h(x)), jac_h(x), jac_g(x)
+    hx = np.atleast_1d(h(x))
+    m_h, m_g = hx.size, np.atleast_1d(g(x)).size
     active = np.flatnonzero(hx >= -active_tol)
-    basis = np.hstack([jh[active].T, jg.T, -jg.T])
-    if basis.shape[1] == 0:  # nothing active, no equalities: x is a KKT point iff grad f(x) = 0
-        coef, residual = np.zeros(0), float(np.linalg.norm(grad_f(x)))
+    grad = lambda a, l: lagrangian_grad(x, grad_f=grad_f, jac_h=jac_h, jac_g=jac_g, alpha=a, lam=l)  # noqa: E731
+    base = grad(np.zeros(m_h), np.zeros(m_g))
+    cols = [grad(np.eye(m_h)[j], np.zeros(m_g)) - base for j in active]
+    cols += [grad(np.zeros(m_h), np.eye(m_g)[i]) - base for i in range(m_g)]
+    cols += [-(grad(np.zeros(m_h), np.eye(m_g)[i]) - base) for i in range(m_g)]
+    if not cols:  # nothing active, no equalities: x is a KKT point iff grad f(x) = 0
+        coef, residual = np.zeros(0), float(np.linalg.norm(base))
     else:
-        coef, residual = nnls(basis, -grad_f(x))
-    alpha = np.zeros(hx.size)
+        coef, residual = nnls(np.column_stack(cols), -base)
+    alpha = np.zeros(m_h)
     alpha[active] = coef[:active.size]
-    m = jg.shape[0]
-    lam = coef[active.size:active.size + m] - coef[active.size + m:]
+    lam = coef[active.size:active.size + m_g] - coef[active.size + m_g:]
     return alpha, lam, float(residual)
 
 

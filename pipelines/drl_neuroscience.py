@@ -1,6 +1,9 @@
 """Botvinick et al. 2020 (review): TD prediction errors moving to the cue, distributional TD recovering the reward
-distribution, and (full profile) meta-RL on two-armed bandits."""
+distribution, and meta-RL on two-armed bandits (an LSTM trained by A2C, then tested with frozen weights)."""
 from __future__ import annotations
+
+import functools
+import math
 
 import matplotlib
 
@@ -12,8 +15,6 @@ from scipy.stats import spearmanr, wasserstein_distance  # noqa: E402
 
 from implementations import drl_neuroscience as drl  # noqa: E402
 from pipelines.shared.common import map_seeds, progress  # noqa: E402
-
-CFG: dict = {}
 
 
 def td_experiment(cfg: dict, figures) -> dict:
@@ -42,9 +43,8 @@ def td_experiment(cfg: dict, figures) -> dict:
             "value_at_cue_over_gamma_pow_k_minus_1": float(V[0]) / cfg["gamma"] ** (K - 1)}
 
 
-def distributional_seed(seed: int) -> dict:
+def distributional_seed(cfg: dict, seed: int) -> dict:
     """Expectile and quantile units trained on sampled rewards; their errors against the exact statistics."""
-    cfg = CFG
     values, probs = np.array(cfg["reward_values"], float), np.array(cfg["reward_probs"], float)
     taus = torch.linspace(cfg["tau_min"], cfg["tau_max"], cfg["units"])
     g = torch.Generator().manual_seed(seed)
@@ -70,39 +70,61 @@ def distributional_seed(seed: int) -> dict:
         "V_exp": V_exp.tolist(), "decoded": decoded.tolist(), "true_e": true_e.tolist()}
 
 
-def meta_rl(cfg: dict, seed: int, show_progress: bool) -> dict:
-    """Train the LSTM agent with A2C over random bandits, then test it with frozen weights on new bandits."""
+def meta_rl(cfg: dict, seed: int, show_progress: bool = False) -> dict:
+    """Train the LSTM agent with A2C over random two-armed bandits, then test it with frozen weights on new bandits.
+
+    Within-episode learning with frozen weights is the signature of a learned learning algorithm: the rate of
+    choosing the better arm late in a test episode minus early in it. Regret is compared with a random policy
+    and with Thompson sampling on the same test bandits."""
+    device = cfg.get("device", "cpu")
+    blind = bool(cfg.get("meta_blind_reward", False))  # broken-agent switch: no reward input (never in a committed run)
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    agent = drl.MetaRLAgent(num_actions=2, hidden_size=cfg["meta_hidden"])
+    agent = drl.MetaRLAgent(num_actions=2, hidden_size=cfg["meta_hidden"]).to(device)
     opt = torch.optim.Adam(agent.parameters(), lr=cfg["meta_lr"])
     updates = cfg["meta_rl_episodes"] // cfg["meta_envs"]
+    train_reward = []
     for _ in progress(range(updates), total=updates, desc="meta-RL", enabled=show_progress):
-        probs = torch.rand(cfg["meta_envs"], 2, generator=g)
-        logps, ents, vals, rews, _ = drl.bandit_episode(agent, probs, cfg["meta_trials"], g)
+        probs = torch.rand(cfg["meta_envs"], 2, generator=g).to(device)
+        logps, ents, vals, rews, _ = drl.bandit_episode(agent, probs, cfg["meta_trials"], g, blind_reward=blind)
         loss = drl.a2c_loss(logps, ents, vals, rews, gamma=cfg["meta_gamma"], value_coef=0.5,
                             entropy_coef=cfg["meta_entropy"])
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(agent.parameters(), 1.0)
         opt.step()
-    test = torch.rand(cfg["meta_test_bandits"], 2, generator=g)
+        train_reward.append(float(rews.mean()))
+    tenth = max(1, len(train_reward) // 10)
+    test = torch.rand(cfg["meta_test_bandits"], 2, generator=g).to(device)
+    best_arm = test.argmax(1)
     with torch.no_grad():  # frozen weights: whatever adapts now adapts in the LSTM's activations
-        *_, acts = drl.bandit_episode(agent, test, cfg["meta_trials"], g)
+        *_, acts = drl.bandit_episode(agent, test, cfg["meta_trials"], g, blind_reward=blind)
+        *_, acts_reset = drl.bandit_episode(agent, test, cfg["meta_trials"], g, reset_memory=True, blind_reward=blind)
+    early, late = cfg["meta_early_trials"], cfg["meta_late_trials"]
+
+    def late_minus_early(a):
+        hit = (a == best_arm[None]).float()
+        return float(hit[-late:].mean() - hit[:early].mean())
+
     best = test.max(1).values
-    regret_agent = (best[None] - test.gather(1, acts.T).T).sum(0).mean()
-    regret_random = ((best - test.mean(1)) * cfg["meta_trials"]).mean()
-    regret_ts = drl.thompson_regret(test, cfg["meta_trials"], g).mean()
-    return {"meta_rl_regret_over_random": float(regret_agent / regret_random),
-            "meta_rl_regret_over_thompson": float(regret_agent / regret_ts)}
+    regret_agent = float((best[None] - test.gather(1, acts.T).T).sum(0).mean())
+    regret_random = float(((best - test.mean(1)) * cfg["meta_trials"]).mean())
+    regret_ts = float(drl.thompson_regret(test.cpu(), cfg["meta_trials"], g).mean())
+    return {"meta_rl_best_arm_late_minus_early": late_minus_early(acts),
+            "meta_rl_memory_reset_late_minus_early": late_minus_early(acts_reset),
+            "meta_rl_late_minus_early_over_memory_reset": late_minus_early(acts) - late_minus_early(acts_reset),
+            "meta_rl_regret_over_random": regret_agent / regret_random,
+            "meta_rl_log_regret_over_random": math.log(regret_agent / regret_random),
+            "meta_rl_log_regret_over_thompson": math.log(regret_agent / regret_ts),
+            "meta_rl_thompson_regret_over_random": regret_ts / regret_random,
+            "meta_rl_train_reward_gain": float(np.mean(train_reward[-tenth:]) - np.mean(train_reward[:tenth]))}
 
 
 def measure(cfg: dict, run) -> dict:
-    CFG.clear()
-    CFG.update(cfg)
+    cfg = {**cfg, "device": run.device}
     seeds = run.seeds(cfg["seeds"])
     metrics = td_experiment(cfg, run.figures)
-    res = map_seeds(distributional_seed, seeds)
+    res = map_seeds(functools.partial(distributional_seed, cfg), seeds)
     for name in [k for k in res[0] if not isinstance(res[0][k], list)]:
         metrics[name] = [r[name] for r in res]
     taus = np.linspace(cfg["tau_min"], cfg["tau_max"], cfg["units"])
@@ -126,9 +148,12 @@ def measure(cfg: dict, run) -> dict:
                           f"{cfg['updates']} updates x batch {cfg['batch']}, step {cfg['lr']}/(1+t/{cfg['lr_decay_steps']})",
     }
     if cfg.get("meta_rl_episodes", 0) > 0:
-        mr = [meta_rl(cfg, s, run.show_progress) for s in seeds[:cfg["meta_seeds"]]]
+        mr = map_seeds(functools.partial(meta_rl, cfg, show_progress=run.show_progress), seeds)
         for name in mr[0]:
             metrics[name] = [m[name] for m in mr]
-        setting["meta_rl"] = (f"LSTM({cfg['meta_hidden']}) A2C, {cfg['meta_rl_episodes']} episodes of {cfg['meta_trials']} "
-                              f"trials, 2-armed Bernoulli bandits p~U[0,1]; test on {cfg['meta_test_bandits']} new bandits")
+        setting["meta_rl"] = (f"LSTM({cfg['meta_hidden']}) A2C (gamma {cfg['meta_gamma']}, entropy {cfg['meta_entropy']}, "
+                              f"Adam {cfg['meta_lr']}), {cfg['meta_rl_episodes']} episodes of {cfg['meta_trials']} "
+                              f"trials in batches of {cfg['meta_envs']}, 2-armed Bernoulli bandits p~U[0,1]; frozen-weight "
+                              f"test on {cfg['meta_test_bandits']} new bandits: best-arm rate in the last "
+                              f"{cfg['meta_late_trials']} minus the first {cfg['meta_early_trials']} trials")
     return {"seeds": seeds, "metrics": metrics, "setting": setting}

@@ -7,6 +7,7 @@ put them in `planetoid_dir` (params.yaml). torch_geometric is not needed.
 """
 from __future__ import annotations
 
+import functools
 import pickle
 from pathlib import Path
 
@@ -19,7 +20,6 @@ from implementations.gcn import GraphConvolution, gcn, mlp, propagation_matrix, 
 from pipelines.shared.common import REPO, map_seeds
 from pipelines.shared.train import seed_everything
 
-CFG: dict = {}
 SPECTRUM_GRAPHS = {"karate_club": nx.karate_club_graph, "les_miserables": nx.les_miserables_graph,
                    "florentine_families": nx.florentine_families_graph, "davis_southern_women": nx.davis_southern_women_graph}
 
@@ -37,28 +37,88 @@ def spectrum(graph: nx.Graph, renormalize: bool) -> np.ndarray:
 
 # --- Sec. 2.2: the cost of Eq. 8 is O(|E| F C) ---
 
-def layer_macs(edges: int, *, degree: int, in_features: int, out_features: int, seed: int = 0) -> tuple[int, int]:
-    """(|E|, multiply-adds of one GraphConvolution forward) on a random graph with `edges` edge draws and
-    2 * edges / degree nodes. Dense part (H W + b) counted by FlopCounterMode on the real forward; sparse part
-    (A_hat times the transformed features) = nnz(A_hat) * out_features, read off the CSR matrix the layer uses
-    (FlopCounterMode does not count sparse products). |E| = distinct undirected edges after deduplication."""
-    from torch.utils.flop_counter import FlopCounterMode
+class MacCounter:
+    """Multiply-adds of every aten op a forward pass executes (a TorchDispatchMode, entered with `with`).
 
+    Dense ops are counted by FlopCounterMode's own formulas (torch.utils.flop_counter.flop_registry, halved: one
+    multiply-add is two flops). A product of a sparse matrix with a dense one costs nnz x (dense columns), the work
+    of a CSR/COO kernel. A sparse matrix made dense costs one write per entry. Any other op on a sparse operand is
+    refused, so that no work hides from the count. What is counted is what the built layer runs: an implementation
+    that densified A_hat would be charged N^2 F for its product."""
+
+    SPARSE_MATMULS = ("_sparse_addmm", "_sparse_mm", "addmm", "mm", "_sparse_csr_mm", "sparse_sampled_addmm")
+    SPARSE_FREE = ("detach", "t", "alias", "_nnz", "values", "crow_indices", "col_indices", "indices",
+                   "_values", "_indices", "sym_size", "size", "dim", "is_coalesced", "_coalesced_")
+    SPARSE_TO_DENSE = ("_to_dense", "to_dense")
+
+    def __init__(self):
+        from torch.utils._python_dispatch import TorchDispatchMode
+        from torch.utils.flop_counter import flop_registry
+
+        counter = self
+
+        class _Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                kwargs = kwargs or {}
+                out = func(*args, **kwargs)
+                counter._count(func, args, kwargs, out, flop_registry)
+                return out
+
+        self.mode, self.dense, self.sparse, self.ops = _Mode(), 0, 0, []
+
+    def __enter__(self):
+        self.mode.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.mode.__exit__(*exc)
+
+    @property
+    def total(self) -> int:
+        return self.dense + self.sparse
+
+    def _count(self, func, args, kwargs, out, registry) -> None:
+        name = func._overloadpacket.__name__
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        sparse = [t for t in tensors if t.layout != torch.strided]
+        self.ops.append(name)
+        if sparse:
+            if name in self.SPARSE_MATMULS:
+                mat = next(t for t in tensors if t.layout != torch.strided and t.dim() == 2)
+                other = [t for t in tensors if t is not mat and t.dim() == 2]
+                cols = other[-1].shape[1] if other else 1
+                nnz = mat._nnz() if mat.layout != torch.sparse_coo else mat.coalesce()._nnz()
+                self.sparse += int(nnz) * int(cols)
+            elif name in self.SPARSE_TO_DENSE:
+                self.sparse += int(out.numel())
+            elif name not in self.SPARSE_FREE:
+                raise NotImplementedError(f"MacCounter: {name} on a sparse operand is not counted")
+        elif func._overloadpacket in registry:
+            self.dense += int(registry[func._overloadpacket](*args, **kwargs, out_val=out)) // 2
+
+
+def layer_macs(edges: int, *, degree: int, in_features: int, out_features: int, seed: int = 0,
+               layer_cls=GraphConvolution, device: str = "cpu") -> tuple[int, int]:
+    """(|E|, multiply-adds of one forward pass of the built GraphConvolution) on a random graph with `edges` edge
+    draws and 2 * edges / degree nodes; |E| = distinct undirected edges after deduplication. The count is taken by
+    MacCounter on the layer's own forward (H W by FlopCounterMode's formulas, A_hat (H W) as nnz x F)."""
     n = 2 * edges // degree
     gen = torch.Generator().manual_seed(seed)
     a_hat = propagation_matrix(torch.randint(0, n, (2, edges), generator=gen), n)
-    layer = GraphConvolution(in_features, out_features)
     x = torch.randn(n, in_features, generator=gen)
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        layer.linear(x)
+    layer = layer_cls(in_features, out_features).to(device)
+    a_hat, x = a_hat.to(device), x.to(device)
+    with MacCounter() as counter, torch.no_grad():
+        layer(x, a_hat)
     nnz = a_hat.values().numel()
-    return (nnz - n) // 2, counter.get_total_flops() // 2 + nnz * out_features
+    return (nnz - n) // 2, counter.total
 
 
-def complexity_slope(c: dict) -> tuple[float, list[int], list[int]]:
+def complexity_slope(c: dict, *, layer_cls=GraphConvolution, device: str = "cpu") -> tuple[float, list[int], list[int]]:
     """Log-log slope of one layer's multiply-adds against |E| for graphs of growing size at fixed mean degree."""
     counts = [layer_macs(e, degree=c["complexity_degree"], in_features=c["complexity_in"],
-                         out_features=c["complexity_out"]) for e in c["complexity_edges"]]
+                         out_features=c["complexity_out"], layer_cls=layer_cls, device=device)
+              for e in c["complexity_edges"]]
     e, macs = [k[0] for k in counts], [k[1] for k in counts]
     return float(np.polyfit(np.log(e), np.log(macs), 1)[0]), e, macs
 
@@ -111,15 +171,15 @@ def gcn_vs_mlp(seed: int, c: dict, x, a_hat, y, train, val, test) -> tuple[float
     accs = []
     for build in (gcn, mlp):
         seed_everything(seed)
-        model = build(in_features=x.shape[1], num_classes=int(y.max()) + 1, hidden=c["hidden"], dropout=c["dropout"])
+        model = build(in_features=x.shape[1], num_classes=int(y.max()) + 1, hidden=c["hidden"],
+                      dropout=c["dropout"]).to(x.device)
         accs.append(train_node_classifier(model, x, a_hat, y, train, val, test, epochs=c["epochs"], lr=c["lr"],
                                           weight_decay=c["weight_decay"], early_stop_window=c["early_stop_window"]))
     return accs[0], accs[1]
 
 
-def sbm_run(seed: int) -> tuple[float, float]:
-    c = CFG
-    x, y, a_hat, train, val, test = noisy_sbm(seed, c)
+def sbm_run(c: dict, seed: int) -> tuple[float, float]:
+    x, y, a_hat, train, val, test = (t.to(c.get("device", "cpu")) for t in noisy_sbm(seed, c))
     return gcn_vs_mlp(seed, c, x, a_hat, y, train, val, test)
 
 
@@ -133,18 +193,34 @@ def knn_accuracy(emb: np.ndarray, labels: np.ndarray, seed: int) -> float:
     return float(cross_val_score(KNeighborsClassifier(3), emb, labels, cv=folds).mean())
 
 
-def karate_embedding_gap(seeds: list[int]) -> list[float]:
-    """kNN accuracy (the two factions) of the untrained GCN's 2-D embedding minus that of a random 2-D embedding."""
+def karate_communities(graph: nx.Graph, tries: int = 10) -> np.ndarray:
+    """App. A's labels: "one of four classes, obtained via modularity-based clustering" (Brandes et al. 2008). The
+    partition of highest modularity over `tries` Louvain runs; for the karate club it is the optimum, Q = 0.4198
+    with 4 communities (tests/test_gcn.py)."""
+    from networkx.algorithms.community import louvain_communities, modularity
+
+    best = max((louvain_communities(graph, weight=None, seed=s) for s in range(tries)),
+               key=lambda c: modularity(graph, c, weight=None))
+    index = {v: i for i, v in enumerate(graph.nodes)}
+    labels = np.zeros(len(index), dtype=int)
+    for k, members in enumerate(sorted(best, key=min)):
+        labels[[index[v] for v in members]] = k
+    return labels
+
+
+def karate_embedding_gap(seeds: list[int], device: str = "cpu") -> list[float]:
+    """kNN accuracy (the 4 modularity communities) of the untrained GCN's 2-D embedding minus that of a random
+    2-D embedding, one pair per seed."""
     graph = nx.karate_club_graph()
-    labels = np.array([graph.nodes[v]["club"] == "Officer" for v in graph.nodes], dtype=int)
+    labels = karate_communities(graph)
     ei, n = edge_index_of(graph)
-    a_hat = propagation_matrix(ei, n)
+    a_hat = propagation_matrix(ei, n).to(device)
     gaps = []
     for seed in seeds:
         torch.manual_seed(seed)
-        model = untrained_embedding_gcn(in_features=n)
+        model = untrained_embedding_gcn(in_features=n).to(device)
         with torch.no_grad():
-            emb = model(torch.eye(n), a_hat).numpy()  # X = I_N: featureless nodes (App. A)
+            emb = model(torch.eye(n, device=device), a_hat).cpu().numpy()  # X = I_N: featureless nodes (App. A)
         rand = np.random.default_rng(seed).standard_normal((n, 2))
         gaps.append(knn_accuracy(emb, labels, seed) - knn_accuracy(rand, labels, seed))
     return gaps
@@ -203,16 +279,16 @@ def load_planetoid(folder: Path | str, name: str):
             torch.arange(n_train, n_train + 500), torch.from_numpy(sorted_test))
 
 
-def planetoid_run(job: tuple[str, int]) -> tuple[float, float]:
+def planetoid_run(cfg: dict, job: tuple[str, int]) -> tuple[float, float]:
     name, seed = job
-    c = CFG | CFG.get("planetoid_overrides", {}).get(name, {})  # Sec. 5.2: NELL has its own hyperparameters
-    x, y, a_hat, train, val, test = load_planetoid(Path(REPO, c["planetoid_dir"]), name)
+    c = cfg | cfg.get("planetoid_overrides", {}).get(name, {})  # Sec. 5.2: NELL has its own hyperparameters
+    data = load_planetoid(Path(REPO, c["planetoid_dir"]), name)
+    x, y, a_hat, train, val, test = (t.to(c.get("device", "cpu")) for t in data)
     return gcn_vs_mlp(seed, c, x, a_hat, y, train, val, test)
 
 
 def measure(cfg: dict, run) -> dict:
-    CFG.clear()
-    CFG.update(cfg)
+    cfg = {**cfg, "device": run.device}
     seeds = run.seeds(cfg["seeds"])
     metrics: dict = {}
     spectra = {(name, r): spectrum(make(), r) for name, make in SPECTRUM_GRAPHS.items() for r in (False, True)}
@@ -222,27 +298,33 @@ def measure(cfg: dict, run) -> dict:
     metrics["eig_renorm_min"] = min(float(s.min()) for s in renorm)
     metrics["eig_renorm_max"] = max(float(s.max()) for s in renorm)
 
-    slope, edges, macs = complexity_slope(cfg)
+    slope, edges, macs = complexity_slope(cfg)  # an op count: on the CPU at every profile
     metrics["layer_macs_loglog_slope_vs_edges"] = slope
     metrics["layer_macs_per_edge_feature_product"] = [m / (e * cfg["complexity_in"] * cfg["complexity_out"])
                                                       for e, m in zip(edges, macs)]
 
-    sbm = map_seeds(sbm_run, seeds)
+    sbm = map_seeds(functools.partial(sbm_run, cfg), seeds)
     metrics["sbm_acc_gcn"] = [g for g, _ in sbm]
     metrics["sbm_acc_mlp"] = [m for _, m in sbm]
     metrics["sbm_acc_gcn_minus_mlp"] = [g - m for g, m in sbm]
-    metrics["karate_knn_acc_untrained_gcn_minus_random"] = karate_embedding_gap(run.seeds(cfg["karate_seeds"]))
+    metrics["karate_knn_acc_untrained_gcn_minus_random"] = karate_embedding_gap(run.seeds(cfg["karate_seeds"]),
+                                                                                run.device)
+    karate = nx.karate_club_graph()
+    metrics["karate_undirected_edges"] = karate.number_of_edges()
+    metrics["karate_nodes"] = karate.number_of_nodes()
 
     setting = {"spectrum_graphs": list(SPECTRUM_GRAPHS) + ["(networkx bundled, unweighted)"],
                "sbm": {k: cfg[k] for k in cfg if k.startswith("sbm_")},
                "complexity": {"edges": edges, "macs": macs, "mean_degree": cfg["complexity_degree"],
                               "C_in": cfg["complexity_in"], "F_out": cfg["complexity_out"],
-                              "graphs": "uniform random edge draws, 2|E|/degree nodes, seed 0"},
+                              "graphs": "uniform random edge draws, 2|E|/degree nodes, seed 0",
+                              "count": "aten ops of one GraphConvolution forward (dense: FlopCounterMode formulas; "
+                                       "sparse x dense: nnz x columns)"},
                "training": {k: cfg[k] for k in ("hidden", "dropout", "lr", "weight_decay", "epochs", "early_stop_window")},
                "karate": f"untrained 34-4-4-2 tanh GCN, X = I, {cfg['karate_seeds']} seeds, 5-fold 3-NN accuracy "
-                         "on the two factions minus that of a N(0, I_2) embedding"}
+                         "on the 4 modularity communities minus that of a N(0, I_2) embedding"}
     for name in cfg.get("planetoid", []):
-        runs = map_seeds(planetoid_run, [(name, s) for s in seeds], label="dataset,seed")
+        runs = map_seeds(functools.partial(planetoid_run, cfg), [(name, s) for s in seeds], label="dataset,seed")
         label = name.split(".")[0]  # nell.0.001 (label rate 0.001, the paper's split) -> nell
         metrics[f"{label}_acc_gcn"] = [g for g, _ in runs]
         metrics[f"{label}_acc_mlp"] = [m for _, m in runs]

@@ -1,7 +1,7 @@
 """Turing (1950): the paper's arithmetic, recomputed. Nothing is trained and nothing is random."""
 from __future__ import annotations
 
-from implementations.turing import (bits_to_megabytes, log10_states, manchester_storage, programme_digits,
+from implementations.turing import (log10_states, manchester_storage, programme_digits,
                                     rook_mate, storage_capacity_bits)
 
 FILES = "abcdefgh"
@@ -24,7 +24,6 @@ def measure(cfg: dict, run) -> dict:
         "programme_digits_sixty_workers_fifty_years": programme_digits(),
         "specimen_sum_true": 34957 + 70764,
         "specimen_chess_mate_both_rooks": int(all(mates)),
-        "prediction_storage_megabytes": bits_to_megabytes(1e9),
     }
     return {"seeds": [], "metrics": metrics,
             "setting": {"data": "the numbers printed in the paper (Secs. 2, 5, 6, 7); no experiment",

@@ -53,3 +53,42 @@ def test_meta_rl_episode_shapes_and_loss():
     loss.backward()
     assert loss.ndim == 0 and agent.policy.weight.grad is not None
     assert drl.thompson_regret(torch.tensor([[0.1, 0.9]]), 50, g).item() < 50 * 0.8
+
+
+def test_rpe_before_learning_is_the_reward():
+    """Moved from the claim file (true by definition): with V = 0 an unpredicted reward r gives delta = r, the cue 0."""
+    d = drl.td_trial(torch.zeros(10), cue_time=5, reward_time=15, trial_len=20, reward=1.0, gamma=0.98, alpha=0.2,
+                     learn=False)
+    assert d[15] == 1.0 and d[5] == 0.0
+
+
+def test_untrained_meta_rl_agent_shows_no_within_episode_learning():
+    """The metrics are not built in: an agent with no training (weights at initialisation) neither improves within
+    the episode nor beats a random policy, so the meta-RL claims cannot pass without learning."""
+    from pipelines.drl_neuroscience import meta_rl
+
+    cfg = {"meta_hidden": 48, "meta_lr": 0.01, "meta_rl_episodes": 0, "meta_envs": 64, "meta_gamma": 0.5,
+           "meta_entropy": 0.01, "meta_trials": 20, "meta_test_bandits": 2000, "meta_early_trials": 3,
+           "meta_late_trials": 10}
+    m = meta_rl(cfg, 0)
+    assert abs(m["meta_rl_best_arm_late_minus_early"]) < 0.03
+    assert abs(m["meta_rl_log_regret_over_random"]) < 0.1
+    assert m["meta_rl_log_regret_over_thompson"] > 0.6931  # no better than random: beyond the Thompson claim's bar
+
+
+def test_meta_rl_claims_fail_on_no_effect_values():
+    """Values at each claim's null (no within-episode learning, random-policy regret) never reproduce."""
+    from claimcheck.check import check_claim
+    from claimcheck.schema import load_claim_file
+    from pipelines.shared.common import REPO
+
+    cf = load_claim_file(REPO / "claims" / "drl_neuroscience.yaml")
+    rng = np.random.default_rng(0)
+    noise = lambda: (0.02 * rng.standard_normal(6)).tolist()  # noqa: E731
+    metrics = {"meta_rl_best_arm_late_minus_early": noise(), "meta_rl_late_minus_early_over_memory_reset": noise(),
+               "meta_rl_log_regret_over_random": noise(),
+               "meta_rl_log_regret_over_thompson": [0.86 + x for x in noise()],
+               "meta_rl_train_reward_gain": [0.1] * 6, "meta_rl_thompson_regret_over_random": [0.42] * 6}
+    measured = {"paper": "drl_neuroscience", "profile": "cpu", "metrics": metrics}
+    verdicts = {c.id: check_claim(c, measured).verdict for c in cf.claims if c.id.startswith("meta_rl")}
+    assert len(verdicts) == 4 and "reproduced" not in verdicts.values(), verdicts

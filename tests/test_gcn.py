@@ -7,8 +7,9 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from implementations.gcn import gcn, mlp, propagation_matrix, untrained_embedding_gcn
-from pipelines.gcn import edge_index_of, layer_macs, load_planetoid, spectrum
+from implementations.gcn import GraphConvolution, gcn, mlp, propagation_matrix, untrained_embedding_gcn
+from pipelines.gcn import (MacCounter, complexity_slope, edge_index_of, karate_communities, layer_macs, load_planetoid,
+                           spectrum)
 
 
 def dense_reference(graph, renormalize):
@@ -104,6 +105,83 @@ def test_layer_macs_counts_dense_transform_and_sparse_product():
     assert macs == n * c * f + nnz * f  # H W, then A_hat (H W): O(|E| F C) for |E| >= N
 
 
+class DenseLayer(GraphConvolution):
+    """A broken GCN layer: the same output, computed with A_hat made dense (O(N^2 F))."""
+
+    def forward(self, h, a_hat):
+        return a_hat.to_dense() @ self.transform(h)
+
+
+def test_dense_forward_fails_the_linear_complexity_claim():
+    cfg = {"complexity_edges": [1000, 3000, 10000], "complexity_degree": 10, "complexity_in": 32, "complexity_out": 16}
+    torch.manual_seed(0)
+    x, a = torch.randn(50, 32), propagation_matrix(torch.randint(0, 50, (2, 200)), 50)
+    layer, dense = GraphConvolution(32, 16), DenseLayer(32, 16)
+    dense.load_state_dict(layer.state_dict())
+    torch.testing.assert_close(dense(x, a), layer(x, a))  # same function, different cost
+    slopes = {cls.__name__: complexity_slope(cfg, layer_cls=cls)[0] for cls in (GraphConvolution, DenseLayer)}
+    verdicts = {k: claim_verdicts({"layer_macs_loglog_slope_vs_edges": v}, ["linear_complexity"])["linear_complexity"]
+                for k, v in slopes.items()}
+    assert verdicts == {"GraphConvolution": "reproduced", "DenseLayer": "not_reproduced"}, slopes
+    assert slopes["DenseLayer"] > 1.8
+
+
+def test_mac_counter_refuses_uncounted_sparse_ops():
+    a = propagation_matrix(torch.tensor([[0, 1], [1, 2]]), 3)
+    with pytest.raises(NotImplementedError, match="not counted"), MacCounter():
+        a * 2.0
+
+
+def claim_verdicts(metrics: dict, ids: list[str]) -> dict:
+    from claimcheck.check import check_claim
+    from claimcheck.schema import load_claim_file
+    from pipelines.shared.common import REPO
+
+    cf = load_claim_file(REPO / "claims" / "gcn.yaml")
+    measured = {"paper": "gcn", "profile": "cpu", "metrics": metrics}
+    return {c.id: check_claim(c, measured).verdict for c in cf.claims if c.id in ids}
+
+
+def test_karate_labels_are_the_optimal_modularity_partition():
+    from networkx.algorithms.community import modularity
+
+    g = nx.karate_club_graph()
+    labels = karate_communities(g)
+    parts = [set(np.flatnonzero(labels == k)) for k in range(labels.max() + 1)]
+    assert len(parts) == 4 and abs(modularity(g, parts, weight=None) - 0.4198) < 5e-5  # Brandes et al. 2008's optimum
+
+
+def test_gcn_without_propagation_fails_the_karate_claim(monkeypatch):
+    """No graph in the untrained GCN (A_hat = I): its embedding is a random projection of one-hot rows, no better
+    than a random embedding, and the claim must not reproduce."""
+    from pipelines import gcn as stage
+
+    seeds = list(range(20))
+    assert claim_verdicts({"karate_knn_acc_untrained_gcn_minus_random": stage.karate_embedding_gap(seeds)},
+                          ["untrained_gcn_karate_communities"]) == {"untrained_gcn_karate_communities": "reproduced"}
+    eye = lambda ei, n, **kw: torch.eye(n).to_sparse_csr()  # noqa: E731
+    monkeypatch.setattr(stage, "propagation_matrix", eye)
+    gaps = stage.karate_embedding_gap(seeds)
+    assert claim_verdicts({"karate_knn_acc_untrained_gcn_minus_random": gaps},
+                          ["untrained_gcn_karate_communities"]) != {"untrained_gcn_karate_communities": "reproduced"}
+
+
+def test_identical_arms_fail_the_gcn_vs_mlp_claim(monkeypatch):
+    """The GCN arm replaced by the MLP (the factor under test removed): every gap is 0 and the claim fails."""
+    from pipelines import gcn as stage
+
+    cfg = {"hidden": 16, "dropout": 0.5, "lr": 0.01, "weight_decay": 5e-4, "epochs": 30, "early_stop_window": 0,
+           "sbm_blocks": 4, "sbm_block_size": 30, "sbm_p_in": 0.2, "sbm_p_out": 0.01, "sbm_features": 8,
+           "sbm_signal": 1.0, "sbm_labels_per_class": 5, "sbm_val": 10}
+    monkeypatch.setattr(stage, "gcn", stage.mlp)
+    runs = [stage.sbm_run(cfg, s) for s in range(5)]
+    metrics = {"sbm_acc_gcn": [g for g, _ in runs], "sbm_acc_mlp": [m for _, m in runs],
+               "sbm_acc_gcn_minus_mlp": [g - m for g, m in runs]}
+    assert metrics["sbm_acc_gcn_minus_mlp"] == [0.0] * 5
+    verdict = claim_verdicts(metrics, ["gcn_beats_mlp_noisy_features"])["gcn_beats_mlp_noisy_features"]
+    assert verdict in ("not_reproduced", "invalid")
+
+
 def write_nell(folder):
     """NELL's layout: 8 graph nodes, allx = nodes 0..2, test nodes 5 and 3 (stored out of order); nodes 4, 6 and 7
     are relation nodes without features."""
@@ -147,7 +225,15 @@ def test_nell_runs_with_its_own_hyperparameters(tmp_path, monkeypatch):
     write_nell(tmp_path)
     seen = {}
     monkeypatch.setattr(stage, "gcn_vs_mlp", lambda seed, c, *data: seen.update(c) or (0.5, 0.25))
-    monkeypatch.setattr(stage, "CFG", {"planetoid_dir": str(tmp_path), "dropout": 0.5, "hidden": 16,
-                                       "planetoid_overrides": {"nell.0.001": {"dropout": 0.1, "hidden": 64}}})
-    assert stage.planetoid_run(("nell.0.001", 0)) == (0.5, 0.25)
+    cfg = {"planetoid_dir": str(tmp_path), "dropout": 0.5, "hidden": 16,
+           "planetoid_overrides": {"nell.0.001": {"dropout": 0.1, "hidden": 64}}}
+    assert stage.planetoid_run(cfg, ("nell.0.001", 0)) == (0.5, 0.25)
     assert seen["dropout"] == 0.1 and seen["hidden"] == 64
+
+
+def test_karate_club_has_78_undirected_edges():
+    """App. A.1 says 154 edges; Zachary's graph has 78 undirected (156 directed): claims/gcn.yaml karate_club_edge_count."""
+    g = nx.karate_club_graph()
+    assert g.number_of_nodes() == 34 and g.number_of_edges() == 78 and not g.is_directed()
+    assert claim_verdicts({"karate_undirected_edges": 78}, ["karate_club_edge_count"]) == {
+        "karate_club_edge_count": "not_reproduced"}
