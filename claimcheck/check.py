@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from claimcheck.rules import (INCONCLUSIVE, INVALID, NO_EFFECT_RULES, NOT_MEASURED, NOT_REPRODUCED, REPRODUCED,
+from claimcheck.rules import (INCONCLUSIVE, INVALID, MIN_SEEDS, NO_EFFECT_RULES, NOT_MEASURED, NOT_REPRODUCED, REPRODUCED,
                               MeasurementError, check_gate, evaluate, passes_without_effect, values_of)
 from claimcheck.schema import MAX_ABS, Claim
 
@@ -191,12 +191,22 @@ def _gate_problems(claim: Claim, metrics: dict, r: Result) -> list[str]:
 def _hollow_problems(claim: Claim, measured, r: Result) -> list[str]:
     """An empirical rule that would pass with no effect at all cannot show the effect: invalid, unless it is a
     declared "no worse" / "no effect" rule (noninferior, equivalent, or an exact rule) backed by a positive control."""
-    if claim.kind != "empirical":
-        return []
+    rule = claim.rule
+    if claim.kind != "empirical" and not rule.statistical:
+        return []  # an exact count of a built model: "no effect" has no meaning there
     xs = values_of(measured)
-    if not passes_without_effect(claim.rule, xs, claim.null):
+    if claim.kind == "empirical" and not rule.statistical and isinstance(measured, list) and len(xs) < MIN_SEEDS:
+        return [f"{len(xs)} per-seed value(s): an empirical rule on per-seed values needs at least {MIN_SEEDS} "
+                f"independent seeds"]
+    wrong_side = ((rule.name == "greater_than" and rule.lo < claim.null) or
+                  (rule.name == "less_than" and rule.hi > claim.null))
+    if wrong_side:
+        return [f"hollow rule: {rule.text} sets its threshold on the wrong side of no effect ({claim.null:g}, the "
+                f"claim's `null`): a mean below the null can pass it; an improvement is `greater_than` the null or "
+                f"more, a 'no worse' claim is `noninferior` with a positive control"]
+    if not passes_without_effect(rule, xs, claim.null):
         return []
-    if claim.rule.name in ("greater_than", "less_than"):
+    if rule.name in ("greater_than", "less_than"):
         return [f"hollow rule: {claim.rule.text} also passes when the values are replaced by no effect (mean "
                 f"{claim.null:g}, the claim's `null`); a superiority rule's threshold must lie beyond the null"]
     if not any(g.positive_control for g in claim.requires):

@@ -41,8 +41,8 @@ SECTIONS = (
 def category(r: dict) -> str:
     v = r.get("verdict")
     if v == "not_reproduced":
-        if r.get("kind") in ("structural", "analytical") and r.get("scale") == "paper":
-            return "inconsistency"
+        if r.get("kind") in ("structural", "analytical") and r.get("scale") == "paper" and r.get("outcome") == "xfailed":
+            return "inconsistency"  # a reviewed finding (`expect: fails`); an unexpected failure is not the paper's fault
         return "paper_not_reproduced" if r.get("scale") == "paper" else "analogue_not_reproduced"
     return v or "invalid"
 

@@ -33,6 +33,7 @@ STAT_RULES = ("greater_than", "less_than", "noninferior", "equivalent")
 NO_EFFECT_RULES = ("noninferior", "equivalent")  # declared "no worse" / "no effect": need a positive control
 GATE_WRAPPERS = ("every_seed", "mean")
 MIN_SEEDS = 5  # statistical rules need at least this many independent seeds
+MAX_ALPHA = 0.1  # the loosest one-sided test a claim may ask for
 POWER = 0.8
 MAX_ABS = 1e15
 
@@ -60,6 +61,11 @@ class Rule:
     def statistical(self) -> bool:
         return self.name in STAT_RULES
 
+    def admits(self, value: float) -> bool:
+        """Does a value lie in the pass region (ends included)? The paper's own number must: a rule that the claimed
+        value would fail tests something else than the claim (a straw man)."""
+        return (self.lo is None or value >= self.lo) and (self.hi is None or value <= self.hi)
+
 
 @dataclass(frozen=True)
 class Gate:
@@ -68,6 +74,7 @@ class Gate:
     over: str = "every_seed"  # every_seed | mean | test (a statistical rule)
     positive_control: bool = False
     why: str = ""
+    null: float = 0.0  # a positive control's metric with no effect: its rule must fail there
     line: int = 0
 
     @property
@@ -88,14 +95,18 @@ class Outcome:
     mde: float | None = None  # statistical rules: the minimum detectable effect at 80% power
 
 
+def _finite_in_range(x: int | float) -> bool:
+    """Finite and at most MAX_ABS in magnitude (a huge int overflows float conversion: not in range either)."""
+    try:
+        return math.isfinite(x) and abs(x) <= MAX_ABS
+    except OverflowError:
+        return False
+
+
 def _num(x: Any, what: str) -> float:
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         raise RuleError(f"{what} must be a number, got {x!r}"[:200])
-    try:
-        ok = math.isfinite(x) and abs(x) <= MAX_ABS
-    except OverflowError:
-        ok = False
-    if not ok:
+    if not _finite_in_range(x):
         raise RuleError(f"{what} must be finite with magnitude at most {MAX_ABS:g}")
     return float(x)
 
@@ -114,8 +125,9 @@ def parse_rule(check: dict, claimed: Any = None) -> Rule:
     check = dict(check)
     has_alpha = "alpha" in check
     alpha = check.pop("alpha", 0.05)
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 0.5:
-        raise RuleError(f"alpha must be a number in (0, 0.5), got {alpha!r}"[:200])
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha <= MAX_ALPHA:
+        raise RuleError(f"alpha must be a number in (0, {MAX_ALPHA:g}] (a looser test is a weaker claim than the paper "
+                        f"makes), got {alpha!r}"[:200])
     names = [k for k in check if k in EXACT_RULES + STAT_RULES]
     unknown = [k for k in check if k not in EXACT_RULES + STAT_RULES]
     if unknown:
@@ -168,9 +180,12 @@ def parse_rule(check: dict, claimed: Any = None) -> Rule:
     if extra:
         raise RuleError(f"{name} takes margin, reference, better; got {str(sorted(map(str, extra))[0])[:40]!r}")
     margin = _num(arg["margin"], f"{name}.margin")
-    if margin < 0:
-        raise RuleError("margin must be >= 0")
+    if margin < 0 or (name == "equivalent" and margin == 0):
+        raise RuleError("margin must be >= 0 (equivalent: > 0, a zero-width interval can never be shown)")
     if name == "noninferior":
+        if "reference" not in arg and claimed not in (None, 0):
+            raise RuleError(f"noninferior needs an explicit `reference` when the claim's `claimed` is {_fmt(claimed)}: "
+                            f"0 (the metric is a difference of arms) or the paper's number")
         ref = _num(arg.get("reference", 0), "noninferior.reference")
         better = arg.get("better", "higher")
         if better not in ("higher", "lower"):
@@ -198,7 +213,10 @@ def parse_gate(raw: Any, index: int = 0) -> Gate:
     pc = raw.get("positive_control", False)
     if not isinstance(pc, bool):
         raise RuleError("positive_control is true or false")
-    rest = {k: v for k, v in raw.items() if k not in ("metric", "why", "positive_control")}
+    if "null" in raw and not pc:
+        raise RuleError("a gate's `null` (its metric's value with no effect) belongs to a positive control")
+    null = _num(raw.get("null", 0), "a gate's null")
+    rest = {k: v for k, v in raw.items() if k not in ("metric", "why", "positive_control", "null")}
     wrappers = [k for k in rest if k in GATE_WRAPPERS]
     if wrappers:
         if len(rest) != 1:
@@ -213,8 +231,15 @@ def parse_gate(raw: Any, index: int = 0) -> Gate:
     else:
         rule = parse_rule(rest)
         over = "test" if rule.statistical else "every_seed"
-    return Gate(metric=metric, rule=rule, over=over, positive_control=pc, why=why.strip(),
+    gate = Gate(metric=metric, rule=rule, over=over, positive_control=pc, why=why.strip(), null=null,
                 line=getattr(raw, "line", 0) or 0)
+    at_null = (rule.admits(null) if not rule.statistical else  # a t-test's region is open: a mean at the null fails
+               (rule.lo is None or null > rule.lo) and (rule.hi is None or null < rule.hi))
+    if pc and at_null:
+        raise RuleError(f"a positive control must fail when the factor has no effect, but {gate.text} holds at "
+                        f"{_fmt(null)} (the gate's `null`, default 0): give the metric's no-effect value as `null`, "
+                        f"or a rule that shows the factor acting")
+    return gate
 
 
 def values_of(measured: Any) -> list[float]:
@@ -228,11 +253,7 @@ def values_of(measured: Any) -> list[float]:
             raise MeasurementError("the stage recorded a non-finite value (null in the measured file)")
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise MeasurementError(f"the measurement must be a number or a list of numbers, got {type(v).__name__}")
-        try:
-            ok = math.isfinite(v) and abs(v) <= MAX_ABS
-        except OverflowError:
-            ok = False
-        if not ok:
+        if not _finite_in_range(v):
             raise MeasurementError(f"the measurement is not a finite number of magnitude <= {MAX_ABS:g}")
         out.append(float(v))
     return out
@@ -268,9 +289,11 @@ def _t_verdict(rule: Rule, xs: list[float], min_seeds: int) -> Outcome:
         raise MeasurementError(f"a statistical rule needs per-seed samples, got {n} value")
     if n < min_seeds:
         raise MeasurementError(f"a statistical rule needs at least {min_seeds} independent seeds, got {n}")
-    mean = sum(xs) / n
-    sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
+    mean = math.fsum(xs) / n
+    sd = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1))
     se = sd / math.sqrt(n)
+    if sd <= 1e-12 * max(1.0, abs(mean)):  # identical samples up to round-off: no spread to test with
+        sd = se = 0.0
     tq = stats.t.ppf(1 - rule.alpha, n - 1)
     lo_ci, hi_ci = mean - tq * se, mean + tq * se
 
@@ -281,8 +304,9 @@ def _t_verdict(rule: Rule, xs: list[float], min_seeds: int) -> Outcome:
         return float(stats.t.cdf((mean - theta) / se, n - 1))
 
     a = rule.alpha
-    if se == 0:  # identical samples (e.g. every seed at 100%): the comparison is exact
-        inside = (rule.lo is None or mean > rule.lo) and (rule.hi is None or mean < rule.hi)
+    if se == 0:  # identical samples (e.g. every seed at 100%): the comparison is exact, round-off is not an effect
+        eps = 1e-12 * max(1.0, abs(mean))
+        inside = (rule.lo is None or mean > rule.lo + eps) and (rule.hi is None or mean < rule.hi - eps)
         verdict, p = (REPRODUCED, 0.0) if inside else (NOT_REPRODUCED, 1.0)
     elif rule.name == "equivalent":
         p = max(p_greater(rule.lo), p_less(rule.hi))
@@ -325,7 +349,7 @@ def check_gate(gate: Gate, measured: Any) -> tuple[bool, str]:
         o = _exact(gate.rule, [sum(xs) / len(xs)])
         seen = f"mean {_fmt(o.value)} of {len(xs)} values"
     elif gate.over == "test":
-        o = _t_verdict(gate.rule, xs, min_seeds=2)
+        o = _t_verdict(gate.rule, xs, min_seeds=MIN_SEEDS)
         seen = o.detail.split("; rule")[0]
     else:
         o = _exact(gate.rule, xs)

@@ -41,6 +41,7 @@ KINDS = ("structural", "analytical", "empirical")
 SCALES = ("paper", "analogue")
 EXPECTS = ("reproduces", "fails", "inconclusive")
 PROFILES = ("smoke", "cpu", "full")
+VERDICT_PROFILES = ("cpu", "full")  # the profiles a claim may be judged at
 CLAIM_FIELDS = {"id", "says", "where", "kind", "scale", "setting", "source", "metric", "claimed", "check", "null",
                 "requires", "why", "profile", "expect", "note"}
 REQUIRED = ("id", "says", "where", "kind", "scale", "metric", "check")
@@ -221,7 +222,7 @@ def _validate_claim(path: str, key: str, raw: Any, index: int) -> Claim:
         rule = parse_rule(dict(check), claimed if not isinstance(claimed, list) else None)
     except RuleError as e:
         raise err(str(e), "check") from None
-    gates = raw.get("requires") or []
+    gates = raw.get("requires", [])
     if not isinstance(gates, list):
         raise err("requires must be a list of gates, e.g. [{metric: top1_baseline, every_seed: {at_least: 0.9}}]",
                   "requires")
@@ -232,16 +233,28 @@ def _validate_claim(path: str, key: str, raw: Any, index: int) -> Claim:
         except RuleError as e:
             raise ClaimFileError(path, f"requires[{i}]: {e}", claim=name, field="requires",
                                  line=getattr(g, "line", None) or _line(raw, "requires")) from None
+    for g in parsed:
+        if g.positive_control and g.metric == raw["metric"]:
+            raise err("a positive control shows the factor acting on another metric than the claim's own (on the "
+                      "claim's metric it only restates the rule)", "requires")
+    if (raw["kind"] == "empirical" and expect != "reproduces" and not raw.get("source")
+            and not any(not g.positive_control for g in parsed)):
+        raise err(f"expect: {expect} on an empirical claim needs `requires` gates showing the experiment worked (each "
+                  f"arm trained, no seed diverged): a failed experiment is not a non-reproduction", "requires")
+    if is_number(claimed) and not rule.admits(claimed):
+        raise err(f"the paper's value {_short(claimed)} does not satisfy the rule ({rule.text}): the check would test "
+                  f"something other than the paper's claim (write the rule so that the claimed value passes it)", "check")
     profile = raw.get("profile")
     if profile is None:
         profiles = PROFILES if raw["kind"] != "empirical" else ("cpu", "full")
     else:
         profiles = tuple(profile) if isinstance(profile, list) else (profile,)
         if not profiles:
-            raise err(f"profile must name at least one of {', '.join(PROFILES)}", "profile")
-        bad = [p for p in profiles if not isinstance(p, str) or p not in PROFILES]
+            raise err(f"profile must name at least one of {', '.join(VERDICT_PROFILES)}", "profile")
+        bad = [p for p in profiles if not isinstance(p, str) or p not in VERDICT_PROFILES]
         if bad:
-            raise err(f"profile must be among {', '.join(PROFILES)}, got {_short(bad[0])}", "profile")
+            raise err(f"profile must be among {', '.join(VERDICT_PROFILES)} (smoke runs check the code, never a "
+                      f"claim), got {_short(bad[0])}", "profile")
     return Claim(path=path, paper=key, id=cid, says=raw["says"].strip(), where=raw["where"], kind=raw["kind"],
                  metric=raw["metric"], claimed=claimed, check=dict(check), rule=rule, profiles=profiles,
                  scale=raw["scale"], setting=(raw.get("setting") or "").strip(), source=(raw.get("source") or "").strip(),
@@ -298,6 +311,12 @@ def load_claim_file(path: Path | str, display: str | None = None) -> ClaimFile:
     for f in ("title", "url"):
         if not isinstance(paper.get(f), str) or not paper[f].strip():
             return ClaimFile(spath, {"key": key}, error=ClaimFileError(spath, "missing paper field (text)", field=f, line=getattr(paper, "line", None)))
+    unknown = sorted(set(map(str, doc)) - {"paper", "claims"}) or sorted(set(map(str, paper)) - PAPER_FIELDS)
+    if unknown:
+        where = "top level" if unknown[0] not in map(str, paper) or unknown[0] in map(str, doc) else "paper"
+        return ClaimFile(spath, {"key": key}, error=ClaimFileError(
+            spath, f"unknown {where} field {_short(unknown[0])} (top level: paper, claims; paper: "
+                   f"{', '.join(sorted(PAPER_FIELDS))})", line=_line(doc if where == "top level" else paper, unknown[0])))
     info = {k: v for k, v in paper.items() if k in PAPER_FIELDS and isinstance(v, (str, int)) and not isinstance(v, bool)}
     raw_claims = doc.get("claims")
     if not isinstance(raw_claims, list) or not raw_claims:

@@ -58,3 +58,17 @@ def pareto_frontier(compute: np.ndarray, error: np.ndarray) -> np.ndarray:
             keep.append(i)
             best = error[i]
     return np.array(keep)
+
+
+def training_flops_per_sample(model: nn.Module, in_features: int) -> int:
+    """Forward + backward FLOPs of one training sample (cross-entropy), counted by torch on the meta device."""
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = model.to("meta")
+    x = torch.zeros(1, in_features, device="meta")
+    y = torch.zeros(1, dtype=torch.long, device="meta")
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(x), y).backward()
+    return counter.get_total_flops()

@@ -38,14 +38,18 @@ def _jitter(x: torch.Tensor, jitter: int, g: torch.Generator | None) -> tuple[in
 
 
 def dream(model: nn.Sequential, image: torch.Tensor, layer: int, *, steps: int = 10, step_size: float = 1.5 / 255,
-          octaves: int = 4, octave_scale: float = 1.4, jitter: int = 32, generator: torch.Generator | None = None) -> torch.Tensor:
+          octaves: int = 4, octave_scale: float = 1.4, jitter: int = 32, generator: torch.Generator | None = None,
+          feedback: bool = True) -> torch.Tensor:
     """DeepDream as in the authors' released notebook: gradient ascent on ||a_layer(x)||^2 / 2, the step normalised
     by the mean absolute gradient, a random roll (jitter) before each step, run from the smallest octave up, each
     octave adding back the detail the downscaling lost.  image: (1, C, H, W) in [0, 1]; returns the dreamed image.
 
     step_size: the notebook's 1.5 is for pixels in 0-255 (Caffe's mean-subtracted BGR input); our pixels are in
     [0, 1], so the same step relative to the image range is 1.5 / 255 (with 1.5 every pixel would move by ~1.5
-    per step, i.e. the first step already saturates the image at the clamp)."""
+    per step, i.e. the first step already saturates the image at the clamp).
+
+    feedback=False is the comparator without the blog's feedback loop: every step's gradient is taken at the image
+    the octave started from (jittered alike), so what the steps add is never looked at again by the network."""
     model.eval()
     base = [image]
     for _ in range(octaves - 1):  # the octave pyramid: the image downscaled by octave_scale each time
@@ -56,14 +60,15 @@ def dream(model: nn.Sequential, image: torch.Tensor, layer: int, *, steps: int =
     for octave_base in reversed(base):
         detail = F.interpolate(detail, size=octave_base.shape[-2:], mode="bilinear", align_corners=False)
         x = (octave_base + detail).clone()
+        start = x.clone()
         for _ in range(steps):
             dx, dy = _jitter(x, min(jitter, x.shape[-1] // 4), generator)
-            xj = x.roll((dx, dy), (-1, -2)).requires_grad_(True)
+            xj = (x if feedback else start).roll((dx, dy), (-1, -2)).requires_grad_(True)
             objective = layer_output(model, xj, layer).pow(2).sum() / 2  # the notebook's L2 objective
             (grad,) = torch.autograd.grad(objective, xj)
             with torch.no_grad():
-                xj = xj + step_size / grad.abs().mean().clamp_min(1e-8) * grad
-            x = xj.detach().roll((-dx, -dy), (-1, -2)).clamp(0, 1)
+                step = (step_size / grad.abs().mean().clamp_min(1e-8) * grad).roll((-dx, -dy), (-1, -2))
+            x = (x + step).clamp(0, 1)
         detail = x - octave_base
     return x
 

@@ -9,9 +9,10 @@ CRF solved by mean-field (Sec. 3.3). torch's `dilation=` is the atrous convoluti
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 
 
@@ -23,6 +24,8 @@ def atrous_kernel_size(k: int, rate: int) -> int:
 def vgg16_stride8(*, in_channels: int = 3) -> nn.Sequential:
     """VGG-16's conv layers at output stride 8 (Sec. 4.1): pool4 and pool5 become 3x3 stride-1 poolings and
     the conv5 filters get rate 2, exactly compensating the removed subsampling."""
+    import torchvision  # here, not at the top: a second of start-up (torch._dynamo) for stages that never build it
+
     layers: list[nn.Module] = []
     features = torchvision.models.vgg16(weights=None).features
     block = 0
@@ -80,6 +83,17 @@ def deeplab_vgg16(*, num_classes: int = 21, head: str = "largefov", kernel: int 
     return DeepLab(vgg16_stride8(), head_module)
 
 
+@functools.lru_cache(maxsize=4)
+def _position_terms(h: int, w: int, theta_gamma: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """-|p_i - p_j|^2 / 2 and the smoothness kernel exp(-|p_i - p_j|^2 / 2 theta_gamma^2) of an h x w grid (N x N),
+    computed once per image size: they do not depend on the image."""
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+    pos = torch.stack([ys.flatten(), xs.flatten()], 1)
+    half_neg = torch.cdist(pos, pos).square_().mul_(-0.5)
+    smooth = (half_neg / theta_gamma ** 2).clamp_min_(-80).exp_()
+    return half_neg, smooth
+
+
 def dense_crf(unary_logits: torch.Tensor, image: torch.Tensor, *, w_appearance: float, theta_alpha: float,
               theta_beta: float, w_smooth: float = 3.0, theta_gamma: float = 3.0, iterations: int = 10) -> torch.Tensor:
     """Mean-field inference of the fully connected CRF (Eq. 2-4; Kraehenbuehl & Koltun 2011) with Potts labels.
@@ -90,12 +104,15 @@ def dense_crf(unary_logits: torch.Tensor, image: torch.Tensor, *, w_appearance: 
     Defaults w2 = 3, theta_gamma = 3, 10 iterations are the paper's (Sec. 4.1.1). Returns (L, H, W) marginals.
     """
     L, H, W = unary_logits.shape
-    ys, xs = torch.meshgrid(torch.arange(H, dtype=torch.float32), torch.arange(W, dtype=torch.float32), indexing="ij")
-    pos = torch.stack([ys.flatten(), xs.flatten()], 1)
+    half_neg_d_pos, smooth = _position_terms(H, W, float(theta_gamma))
     col = image.reshape(image.shape[0], -1).T.float()
-    d_pos, d_col = torch.cdist(pos, pos) ** 2, torch.cdist(col, col) ** 2
-    kernel = (w_appearance * torch.exp(-d_pos / (2 * theta_alpha ** 2) - d_col / (2 * theta_beta ** 2))
-              + w_smooth * torch.exp(-d_pos / (2 * theta_gamma ** 2)))
+    # in place on one N x N matrix, exponents clamped at -80 (weights below e^-80 < 2e-35 are nil anyway): far below
+    # that, float32 exp() runs into denormals, and every fresh N x N temporary costs page faults; together they made
+    # this kernel several times slower on CPUs
+    kernel = torch.cdist(col, col).square_().mul_(-1 / (2 * theta_beta ** 2))
+    kernel.add_(half_neg_d_pos, alpha=1 / theta_alpha ** 2).clamp_min_(-80).exp_().mul_(w_appearance)
+    if w_smooth:
+        kernel.add_(smooth, alpha=w_smooth)
     kernel.fill_diagonal_(0.0)  # mean-field message passing excludes j = i
     unary = unary_logits.reshape(L, -1)
     q = unary.softmax(0)

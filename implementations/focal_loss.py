@@ -17,7 +17,7 @@ import math
 import torch
 from torch import nn
 from torchvision.models.detection.retinanet import RetinaNetClassificationHead
-from torchvision.ops import sigmoid_focal_loss
+from torchvision.ops import FrozenBatchNorm2d, sigmoid_focal_loss
 
 
 def focal_loss(logits: torch.Tensor, targets: torch.Tensor, *, alpha: float = 0.25, gamma: float = 2.0,
@@ -70,9 +70,10 @@ class FocalClassificationHead(RetinaNetClassificationHead):
     """torchvision's RetinaNet classification subnet (4 3x3 convs of 256, prior init pi = .01) with the loss of
     Eq. 5 at any (gamma, alpha): gamma = 0 is the alpha-balanced CE of Eq. 3 (Table 1a's baseline)."""
 
-    def __init__(self, in_channels: int, num_anchors: int, num_classes: int, *, gamma: float, alpha: float):
+    def __init__(self, in_channels: int, num_anchors: int, num_classes: int, *, gamma: float, alpha: float,
+                 ohem: int | None = None):
         super().__init__(in_channels, num_anchors, num_classes, prior_probability=0.01)
-        self.gamma, self.alpha = gamma, alpha
+        self.gamma, self.alpha, self.ohem = gamma, alpha, ohem
 
     def compute_loss(self, targets, head_outputs, matched_idxs):
         losses = []
@@ -81,6 +82,10 @@ class FocalClassificationHead(RetinaNetClassificationHead):
             onehot = torch.zeros_like(logits)
             onehot[fg, target["labels"][matched[fg]]] = 1.0
             valid = matched != self.BETWEEN_THRESHOLDS  # IoU in [0.4, 0.5): ignored during training
+            if self.ohem:  # Table 1d's OHEM baseline: CE on the `ohem` highest-loss anchors of the image (no NMS here)
+                per = focal_loss(logits[valid], onehot[valid], alpha=-1, gamma=0.0, reduction="none").sum(1)
+                losses.append(per.topk(min(self.ohem, len(per))).values.sum() / max(1, min(self.ohem, len(per))))
+                continue
             # Sec. 4.1: "the sum of the FL over all ~100k anchors, normalized by the number of anchors assigned to a
             # ground-truth box"
             losses.append(focal_loss(logits[valid], onehot[valid], alpha=self.alpha, gamma=self.gamma)
@@ -89,17 +94,27 @@ class FocalClassificationHead(RetinaNetClassificationHead):
 
 
 def retinanet(*, gamma: float = 2.0, alpha: float = 0.25, num_classes: int = 80, imagenet_backbone: bool = False,
-              min_size: int = 800, max_size: int = 1333) -> nn.Module:
+              min_size: int = 800, max_size: int = 1333, depth: int = 50, ohem: int | None = None) -> nn.Module:
     """RetinaNet ResNet-50-FPN (Sec. 4): torchvision's, whose anchors (3 scales x 3 ratios on P3-P7), matching
     (IoU 0.5 / 0.4), heads and inference (1000 top anchors per level over 0.05, NMS 0.5) are the paper's, with its
     classification loss set to FL(gamma, alpha). Differences: P6 comes from P5 instead of C5, the box loss is L1
-    instead of smooth L1. imagenet_backbone=True loads torchvision's ImageNet ResNet-50 (a download), as in the
+    instead of smooth L1. depth=101 gives ResNet-101-FPN; ohem=B trains with Table 1d's OHEM baseline (CE on the B
+    hardest anchors per image) instead of FL. imagenet_backbone=True loads torchvision's ImageNet ResNet-50 (a download), as in the
     paper, and then freezes batch norm and the first stages as the paper's Detectron did."""
-    from torchvision.models import ResNet50_Weights
+    from torchvision.models import ResNet50_Weights, ResNet101_Weights
     from torchvision.models.detection import retinanet_resnet50_fpn
+    from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+    from torchvision.models.resnet import resnet101
+    from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
     model = retinanet_resnet50_fpn(weights=None, num_classes=num_classes, min_size=min_size, max_size=max_size,
                                    weights_backbone=ResNet50_Weights.IMAGENET1K_V1 if imagenet_backbone else None)
+    if depth == 101:  # ResNet-101-FPN (Tables 1d, 2): the same FPN (P3-P7) on ResNet-101's C3-C5
+        trunk = resnet101(weights=ResNet101_Weights.IMAGENET1K_V1 if imagenet_backbone else None,
+                          norm_layer=FrozenBatchNorm2d if imagenet_backbone else nn.BatchNorm2d)
+        model.backbone = _resnet_fpn_extractor(trunk, 3 if imagenet_backbone else 5, returned_layers=[2, 3, 4],
+                                               extra_blocks=LastLevelP6P7(256, 256))
     anchors = model.head.classification_head.num_anchors
-    model.head.classification_head = FocalClassificationHead(256, anchors, num_classes, gamma=gamma, alpha=alpha)
+    model.head.classification_head = FocalClassificationHead(256, anchors, num_classes, gamma=gamma, alpha=alpha,
+                                                             ohem=ohem)
     return model

@@ -52,7 +52,7 @@ class Fuse(nn.Module):
 
 class ExchangeUnit(nn.Module):
     """One modularized block (the paper's "exchange unit"): `blocks` residual units per branch, then a fusion.
-    fusion=False keeps the branches separate (the ablation of "no intermediate exchange")."""
+    fusion=False: the unit only passes its branches on (no exchange between resolutions)."""
 
     def __init__(self, widths: list[int], blocks: int, num_outputs: int, fusion: bool):
         super().__init__()
@@ -67,8 +67,11 @@ class ExchangeUnit(nn.Module):
 
 class HRNet(nn.Module):
     def __init__(self, *, width: int, num_joints: int, modules_per_stage: tuple[int, ...], blocks: int,
-                 stem_width: int, stage1_blocks: int, fusion: bool, in_channels: int):
+                 stem_width: int, stage1_blocks: int, fusion: bool | str, in_channels: int):
         super().__init__()
+        fusion = {True: "all", False: "none"}.get(fusion, fusion)
+        if fusion not in ("all", "last", "none"):
+            raise ValueError(f"fusion is 'all', 'last' or 'none', got {fusion!r}")
         # stem: two stride-2 3x3 convs -> 1/4 resolution (Sec. 3)
         self.stem = nn.Sequential(conv_bn(in_channels, stem_width, 3, 2), conv_bn(stem_width, stem_width, 3, 2))
         # stage 1: bottleneck residual units, 64 -> 256 channels (as ResNet-50's first stage)
@@ -85,7 +88,8 @@ class HRNet(nn.Module):
                 [conv_bn(prev[b], w, 3) if prev[b] != w else nn.Identity() for b, w in enumerate(widths[:-1])]
                 + [conv_bn(prev[-1], widths[-1], 3, 2)]))
             last_stage = s == len(modules_per_stage) + 1
-            units = [ExchangeUnit(widths, blocks, 1 if last_stage and m == num_modules - 1 else len(widths), fusion)
+            units = [ExchangeUnit(widths, blocks, 1 if last_stage and m == num_modules - 1 else len(widths),
+                                  fusion == "all" or (fusion == "last" and last_stage and m == num_modules - 1))
                      for m in range(num_modules)]
             self.stages.append(nn.Sequential(*units))
             prev = widths
@@ -102,10 +106,12 @@ class HRNet(nn.Module):
 
 
 def hrnet(*, width: int = 32, num_joints: int = 17, modules_per_stage: tuple[int, ...] = (1, 4, 3), blocks: int = 4,
-          stem_width: int = 64, stage1_blocks: int = 4, fusion: bool = True, in_channels: int = 3) -> HRNet:
+          stem_width: int = 64, stage1_blocks: int = 4, fusion: bool | str = "all", in_channels: int = 3) -> HRNet:
     """HRNet-W32 (width=32) / W48 (width=48) for pose: stages 2/3/4 repeat 1/4/3 exchange units of 4 residual
     units per branch (Sec. 3, "Instantiation"); 17 COCO keypoint heatmaps at 1/4 resolution.
-    Smaller variants: fewer stages (len(modules_per_stage)), fewer units and blocks, narrower stem."""
+    Smaller variants: fewer stages (len(modules_per_stage)), fewer units and blocks, narrower stem.
+    fusion: "all" (every exchange unit fuses: the paper's network), "last" (only the network's final exchange unit
+    fuses: the ablation's "no intermediate exchange", Sec. 4.4 (a)) or "none" (the branches never meet)."""
     return HRNet(width=width, num_joints=num_joints, modules_per_stage=tuple(modules_per_stage), blocks=blocks,
                  stem_width=stem_width, stage1_blocks=stage1_blocks, fusion=fusion, in_channels=in_channels)
 

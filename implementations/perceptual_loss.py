@@ -10,7 +10,6 @@ One forward pass then replaces Gatys et al.'s per-image optimisation.
 import math
 
 import torch
-import torchvision
 from torch import nn
 
 
@@ -80,6 +79,8 @@ VGG16_RELU = {"relu1_2": 4, "relu2_2": 9, "relu3_3": 16, "relu4_3": 23}
 def vgg16_loss_network(*, layer: str = "relu3_3", weights=None) -> nn.Sequential:
     """The loss network phi: VGG-16 up to `layer`, frozen. The paper uses ImageNet weights (weights="DEFAULT");
     offline runs pass None (random) or train a small network of the same shape instead (small_vgg)."""
+    import torchvision  # imported here: it costs a second of start-up (torch._dynamo) to stages that do not use it
+
     net = torchvision.models.vgg16(weights=weights).features[:VGG16_RELU[layer]]
     return net.requires_grad_(False).eval()
 

@@ -85,7 +85,8 @@ def lecun_normal_(layer: nn.Linear) -> nn.Linear:
 def mlp(*, in_features: int, num_classes: int, width: int = 128, depth: int = 32, activation: str = "selu",
         dropout: float = 0.0) -> nn.Sequential:
     """A plain deep feed-forward net. activation="selu": SNN (LeCun-normal init, alpha dropout);
-    "relu": the FNN baseline (He init, no normalisation), as compared in Sec. 4."""
+    "relu": the FNN baseline (He init, no normalisation); "relu_bn": ReLU with He init and batch normalisation
+    before each ReLU (the 'MSRAinit' and 'BatchNorm' FNNs of Sec. 4)."""
     layers: list[nn.Module] = []
     d = in_features
     for _ in range(depth):
@@ -96,7 +97,8 @@ def mlp(*, in_features: int, num_classes: int, width: int = 128, depth: int = 32
         else:
             nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
             nn.init.zeros_(lin.bias)
-            layers += [lin, nn.ReLU()] + ([nn.Dropout(dropout)] if dropout else [])
+            norm = [nn.BatchNorm1d(width)] if activation == "relu_bn" else []
+            layers += [lin, *norm, nn.ReLU()] + ([nn.Dropout(dropout)] if dropout else [])
         d = width
     layers.append(nn.Linear(d, num_classes))
     return nn.Sequential(*layers)

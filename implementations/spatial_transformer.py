@@ -96,3 +96,54 @@ def st_cnn(*, image_size: int = 32, channels: tuple[int, int] = (32, 32), num_cl
     """ST-CNN: a spatial transformer with a convolutional localisation net, then the same CNN (Sec. 4.1)."""
     st = SpatialTransformer(localisation_cnn(image_size=image_size))
     return nn.Sequential(st, cnn(image_size=image_size, channels=channels, num_classes=num_classes))
+
+
+# ------------------------------------------------------------------------------ SVHN (Sec. 4.2): CNN, ST-CNN Multi
+SVHN_CONV = (48, 64, 128, 160, 192, 192, 192, 192)
+
+
+class SVHNNet(nn.Module):
+    """The SVHN character-sequence CNN (Sec. 4.2: "11 hidden layers leading to five independent softmax
+    classifiers", the model of Goodfellow et al. 2013): eight 5x5 conv layers (48, 64, 128, 160, 192 x 4 channels),
+    each followed by ReLU and 2x2 max-pooling whose stride alternates 2 and 1, then three fully connected layers of
+    3072 units (Goodfellow et al.'s locally connected layer taken as fully connected) and five 11-way heads (10 digits
+    + "no digit"). transformers=k inserts a spatial transformer before each of the first k conv layers, localisation
+    net = two fully connected layers of 32 units (ST-CNN Multi: k = 4), acting on the image or the feature maps."""
+
+    def __init__(self, *, image_size: int = 64, channels: tuple[int, ...] = SVHN_CONV, hidden: int = 3072,
+                 heads: int = 5, classes: int = 11, transformers: int = 0):
+        super().__init__()
+        self.convs, self.pools, self.transformers = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+        cin, side = 3, image_size
+        for i, cout in enumerate(channels):
+            if i < transformers:
+                self.transformers.append(SpatialTransformer(nn.Sequential(
+                    nn.Flatten(), nn.Linear(cin * side * side, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
+                    _identity_regressor(32))))
+            self.convs.append(nn.Conv2d(cin, cout, 5, padding=2))
+            stride = 2 if i % 2 == 0 else 1
+            # a stride-1 pool pads one row and column so that the map keeps its size
+            self.pools.append(nn.MaxPool2d(2, 2) if stride == 2 else nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)),
+                                                                                   nn.MaxPool2d(2, 1)))
+            cin, side = cout, side // stride
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(cin * side * side, hidden), nn.ReLU(), nn.Dropout(0.5),
+                                nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(0.5),
+                                nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(0.5))
+        self.heads = nn.Linear(hidden, heads * classes)
+        self.shape = (heads, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, (conv, pool) in enumerate(zip(self.convs, self.pools)):
+            if i < len(self.transformers):
+                x = self.transformers[i](x)
+            x = pool(F.relu(conv(x)))
+        return self.heads(self.fc(x)).view(-1, *self.shape)
+
+
+def svhn_cnn(**kw) -> SVHNNet:
+    return SVHNNet(transformers=0, **kw)
+
+
+def st_cnn_multi(**kw) -> SVHNNet:
+    """ST-CNN Multi (Sec. 4.2): a spatial transformer before each of the first four conv layers of the SVHN CNN."""
+    return SVHNNet(transformers=4, **kw)

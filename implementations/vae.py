@@ -27,8 +27,9 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, samples: int = 1) -> 
 class VAE(nn.Module):
     """Appendix C: MLP encoder (Gaussian) and decoder (Bernoulli) with one tanh hidden layer each."""
 
-    def __init__(self, *, x_dim: int = 784, hidden: int = 500, z_dim: int = 20):
+    def __init__(self, *, x_dim: int = 784, hidden: int = 500, z_dim: int = 20, ignore_z: bool = False):
         super().__init__()
+        self.ignore_z = ignore_z  # a broken model for tests: the decoder sees zeros instead of z
         self.enc = nn.Sequential(nn.Linear(x_dim, hidden), nn.Tanh(), nn.Linear(hidden, 2 * z_dim))
         self.dec = nn.Sequential(nn.Linear(z_dim, hidden), nn.Tanh(), nn.Linear(hidden, x_dim))
         self.z_dim = z_dim
@@ -37,21 +38,48 @@ class VAE(nn.Module):
         mu, logvar = self.enc(x).chunk(2, -1)
         return mu, logvar
 
-    def elbo(self, x: torch.Tensor, samples: int = 1) -> torch.Tensor:
-        """Eq. 10, the SGVB estimator B: -KL (closed form) + 1/L sum_l log p(x | z_l), one value per row of x."""
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.dec(torch.zeros_like(z) if self.ignore_z else z)
+
+    def log_px(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) of the Bernoulli decoder, summed over pixels."""
+        logits = self.decode(z)
+        return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
+
+    def elbo_terms(self, x: torch.Tensor, samples: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 10's two terms per row of x: 1/L sum_l log p(x | z_l) and KL(q(z|x) || p(z)) (closed form)."""
         mu, logvar = self.encode(x)
-        logits = self.dec(reparameterize(mu, logvar, samples))
-        log_px = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
-        return log_px.mean(0) - gaussian_kl(mu, logvar)
+        return self.log_px(x, reparameterize(mu, logvar, samples)).mean(0), gaussian_kl(mu, logvar)
+
+    def elbo(self, x: torch.Tensor, samples: int = 1, *, kl_weight: float = 1.0) -> torch.Tensor:
+        """Eq. 10, the SGVB estimator B: -KL (closed form) + 1/L sum_l log p(x | z_l), one value per row of x.
+        kl_weight = 0 drops the bound's regulariser (an autoencoder with a noisy code), for a control."""
+        rec, kl = self.elbo_terms(x, samples)
+        return rec - kl_weight * kl
+
+    def wake_sleep_loss(self, x: torch.Tensor) -> torch.Tensor:
+        """Wake-sleep (Hinton et al. 1995), the paper's comparator (Sec. 5, Fig. 2) for the same model. Wake: the
+        generative model maximises log p(x, z) at z ~ q(z|x) (no gradient into q). Sleep: the recognition model maximises
+        log q(z|x) on dreams z ~ p(z), x ~ p(x|z) (no gradient into p). The two losses touch disjoint parameters."""
+        with torch.no_grad():
+            mu, logvar = self.encode(x)
+            z = reparameterize(mu, logvar)[0]
+        wake = -(self.log_px(x, z) + torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1))
+        with torch.no_grad():
+            z_dream = torch.randn(len(x), self.z_dim)
+            x_dream = torch.bernoulli(torch.sigmoid(self.decode(z_dream)))
+        mu, logvar = self.encode(x_dream)
+        sleep = -torch.distributions.Normal(mu, (0.5 * logvar).exp()).log_prob(z_dream).sum(-1)
+        return (wake + sleep).mean()
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
-        return torch.sigmoid(self.dec(torch.randn(n, self.z_dim)))
+        return torch.sigmoid(self.decode(torch.randn(n, self.z_dim)))
 
 
-def vae(*, x_dim: int = 784, hidden: int = 500, z_dim: int = 20) -> VAE:
+def vae(*, x_dim: int = 784, hidden: int = 500, z_dim: int = 20, ignore_z: bool = False) -> VAE:
     """Sec. 5 defaults for MNIST (500 hidden units; Frey Face 200); init N(0, 0.01) as in Sec. 5."""
-    model = VAE(x_dim=x_dim, hidden=hidden, z_dim=z_dim)
+    model = VAE(x_dim=x_dim, hidden=hidden, z_dim=z_dim, ignore_z=ignore_z)
     for m in model.modules():
         if isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, 0.0, 0.01)

@@ -56,12 +56,14 @@ def critic_estimate(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -
 def train_wgan(gen: nn.Module, critic: nn.Module, sample_real: Callable[[int], torch.Tensor],
                sample_noise: Callable[[int], torch.Tensor], *, generator_steps: int, lr: float = 5e-5,
                c: float = 0.01, m: int = 64, n_critic: int = 5, n_critic_start: int | None = None,
-               on_step: Callable[[int, float], None] | None = None) -> None:
+               lr_g: float | None = None, on_step: Callable[[int, float], None] | None = None) -> None:
     """Algorithm 1 of the paper (defaults alpha = 5e-5, c = 0.01, m = 64, n_critic = 5).
 
+    lr_g: the generator's step size when it differs from the critic's (Algorithm 1 uses alpha for both).
     on_step(step, critic_estimate) is called after each generator step with the last critic estimate.
     """
-    opt_f, opt_g = critic_optimizer(critic.parameters(), lr=lr), critic_optimizer(gen.parameters(), lr=lr)
+    opt_f = critic_optimizer(critic.parameters(), lr=lr)
+    opt_g = critic_optimizer(gen.parameters(), lr=lr if lr_g is None else lr_g)
     for step in range(generator_steps):
         for _ in range(n_critic if n_critic_start is None or step >= 25 else n_critic_start):  # lines 2-8: train the critic towards the sup of Eq. 3
             with torch.no_grad():

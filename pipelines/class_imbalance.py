@@ -7,31 +7,30 @@ Every seed draws its own minority classes and minority examples.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from implementations.class_imbalance import (all_cnn_c, class_prior, imbalanced_subset, linear_imbalance_counts,
-                                             oversample, step_imbalance_counts, threshold_by_prior, undersample)
+from implementations.class_imbalance import (all_cnn_c, class_prior, imbalanced_subset, oversample,
+                                             step_imbalance_counts, threshold_by_prior, undersample)
 from pipelines.shared.common import map_seeds, progress
 from pipelines.shared.data import digits
 from pipelines.shared.small_vision import cifar_data, mlp
 from pipelines.shared.train import fit, make_optimizer, predict, seed_everything
 
-_CFG: dict = {}  # the stage's settings and data, read by the forked seed workers
-
-
-def _train_predict(seed: int, X: torch.Tensor, y: torch.Tensor, X_seen: torch.Tensor | None = None):
+def _train_predict(ctx: dict, seed: int, X: torch.Tensor, y: torch.Tensor, X_seen: torch.Tensor | None = None):
     """Train on (X, y) for cfg's number of updates; softmax probabilities on the balanced test set (and, when
-    X_seen is given, also the predicted classes of X_seen)."""
-    cfg, device = _CFG["cfg"], _CFG["device"]
+    X_seen is given, also the predicted classes of X_seen). ctx: {cfg, device, progress, data}."""
+    cfg, device = ctx["cfg"], ctx["device"]
     seed_everything(seed)
     model = all_cnn_c() if cfg["model"] == "all_cnn_c" else mlp(cfg["mlp_widths"])
     opt = make_optimizer(model.parameters(), lr=cfg["lr"], momentum=0.9, weight_decay=cfg["weight_decay"])
     per_epoch = -(-len(y) // cfg["batch_size"])
     fit(model, X, y, epochs=-(-cfg["updates"] // per_epoch), batch_size=cfg["batch_size"], seed=seed, optimizer=opt,
         device=device)
-    test_probs = predict(model, _CFG["data"][2], device=device).softmax(1)
+    test_probs = predict(model, ctx["data"][2], device=device).softmax(1)
     return test_probs if X_seen is None else (test_probs, predict(model, X_seen, device=device).argmax(1))
 
 
@@ -44,13 +43,13 @@ def macro_auc(probs: torch.Tensor, y: torch.Tensor) -> float:
     return float(np.mean([roc_auc_score(y == k, scores[:, k]) for k in range(scores.shape[1])]))
 
 
-def _seed(seed: int) -> dict:
-    cfg = _CFG["cfg"]
-    Xtr, ytr, Xte, yte = _CFG["data"]
+def _seed(ctx: dict, seed: int) -> dict:
+    cfg = ctx["cfg"]
+    Xtr, ytr, Xte, yte = ctx["data"]
     gen = torch.Generator().manual_seed(seed)
     n_max = int(torch.bincount(ytr).min())  # every majority class gets n_max: the balanced reference is balanced
     balanced = imbalanced_subset(ytr, [n_max] * 10, gen)
-    out = {"auc_balanced": macro_auc(_train_predict(seed, Xtr[balanced], ytr[balanced]), yte)}
+    out = {"auc_balanced": macro_auc(_train_predict(ctx, seed, Xtr[balanced], ytr[balanced]), yte)}
     acc = lambda scores: float((scores.argmax(1) == yte).float().mean())  # noqa: E731
     for rho in cfg["rhos"]:
         counts = step_imbalance_counts(n_max, 10, mu=cfg["mu"], rho=rho)
@@ -60,23 +59,15 @@ def _seed(seed: int) -> dict:
         prior = class_prior(y, 10)  # of the imbalanced set; thresholding uses it for every method
         over, under = oversample(y, gen), undersample(y, gen)
         for name, sel in progress((("base", slice(None)), ("over", over), ("under", under)), total=3,
-                                  desc=f"seed {seed} rho {rho}", enabled=_CFG["progress"]):
+                                  desc=f"seed {seed} rho {rho}", enabled=ctx["progress"]):
             # train accuracy on the imbalanced set itself (every method's nets are scored on the same examples)
-            p, seen_pred = _train_predict(seed, X[sel], y[sel], X)
+            p, seen_pred = _train_predict(ctx, seed, X[sel], y[sel], X)
             out[f"train_test_gap_{name}_rho{rho}"] = float((seen_pred == y).float().mean()) - acc(p)
             out[f"auc_{name}_rho{rho}"] = macro_auc(p, yte)
             out[f"acc_{name}_rho{rho}"] = acc(p)
             out[f"acc_{name}_thresholded_rho{rho}"] = acc(threshold_by_prior(p, prior))
-            if name == "base":
-                out[f"auc_prior_divided_base_rho{rho}"] = macro_auc(threshold_by_prior(p, prior), yte)
         out[f"train_size_rho{rho}"] = {"base": len(y), "over": len(over), "under": len(under)}
     return out
-
-
-def _examples_linear_minus_step(n_max: int = 5000) -> int:
-    """Sec. 4.3: linear imbalance and step imbalance with mu = 0.5 hold the same number of examples at equal rho."""
-    return sum(abs(sum(linear_imbalance_counts(n_max, 10, rho=r)) - sum(step_imbalance_counts(n_max, 10, mu=0.5, rho=r)))
-               for r in (2, 10, 20, 50, 100))
 
 
 def measure(cfg: dict, run) -> dict:
@@ -89,14 +80,12 @@ def measure(cfg: dict, run) -> dict:
         gen = torch.Generator().manual_seed(0)
         keep = imbalanced_subset(yte, [n_test] * 10, gen)
         data = (Xtr, ytr, Xte[keep], yte[keep])
-    _CFG.update(cfg=cfg, device=run.device, progress=run.show_progress, data=data)
-    res = map_seeds(_seed, cfg["seeds"])
+    ctx = {"cfg": cfg, "device": run.device, "progress": run.show_progress, "data": data}
+    seeds = run.seeds(cfg["seeds"])
+    res = map_seeds(functools.partial(_seed, ctx), seeds)
     col = lambda k: [r[k] for r in res]  # noqa: E731
     diff = lambda a, b: [r[a] - r[b] for r in res]  # noqa: E731
-    metrics = {"examples_linear_minus_step_mu_half": _examples_linear_minus_step(),
-               "auc_change_from_dividing_by_prior": max(abs(r[f"auc_prior_divided_base_rho{rho}"] - r[f"auc_base_rho{rho}"])
-                                                        for r in res for rho in cfg["rhos"]),
-               "auc_balanced": col("auc_balanced")}
+    metrics = {"auc_balanced": col("auc_balanced")}
     for rho in cfg["rhos"]:
         metrics |= {
             f"auc_base_rho{rho}": col(f"auc_base_rho{rho}"),
@@ -125,4 +114,4 @@ def measure(cfg: dict, run) -> dict:
                           "test accuracy, no thresholding",
         "thresholding": "argmax of p / prior, prior = class frequencies of the imbalanced set (for oversampling too)",
         "optimizer": "SGD momentum 0.9"}
-    return {"seeds": cfg["seeds"], "metrics": metrics, "setting": setting}
+    return {"seeds": seeds, "metrics": metrics, "setting": setting}

@@ -6,6 +6,7 @@ and a second DCGAN trained on SVHN for the Sec. 5.2 1000-label probe.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -18,27 +19,22 @@ from pipelines.shared.common import map_seeds, progress
 from pipelines.shared.structural import count_params, on_meta
 from pipelines.shared.train import fit
 
-CFG: dict = {}
-DATA: dict = {}
 
-
-def structure() -> dict:
+def structure(cfg: dict) -> dict:
     g, d = on_meta(lambda: D.generator()), on_meta(lambda: D.discriminator())
     small_g = D.generator(nz=100, ngf=64, nc=3, image_size=64)  # real weights, for the init statistics
     small_d = D.discriminator(nc=3, ndf=64, image_size=64)
     conv_w = torch.cat([m.weight.flatten() for net in (small_g, small_d) for m in net.modules()
                         if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))])
-    opt = D.optimizer([torch.zeros(1, requires_grad=True)])
     return {"guideline_violations_64px": len(D.guideline_violations(g, d)),
             "guideline_violations_cpu_model": len(D.guideline_violations(
-                D.generator(nz=CFG["nz"], ngf=CFG["width"], nc=CFG["channels"], image_size=CFG["image_size"]),
-                D.discriminator(nc=CFG["channels"], ndf=CFG["width"], image_size=CFG["image_size"]))),
+                D.generator(nz=cfg["nz"], ngf=cfg["width"], nc=cfg["channels"], image_size=cfg["image_size"]),
+                D.discriminator(nc=cfg["channels"], ndf=cfg["width"], image_size=cfg["image_size"]))),
             "init_weight_std": conv_w.std().item(), "init_weight_mean": conv_w.mean().item(),
-            "adam_lr": opt.defaults["lr"], "adam_beta1": opt.defaults["betas"][0],
             "param_count_generator_64px_ngf64": count_params(g), "param_count_discriminator_64px_ndf64": count_params(d)}
 
 
-def load(cfg: dict) -> None:
+def load(cfg: dict) -> dict:
     if cfg["data"] == "digits":
         (xtr, ytr), (xte, yte) = data.digits(image_size=cfg["image_size"], test_fraction=0.3, split_seed=0)
     else:
@@ -47,14 +43,14 @@ def load(cfg: dict) -> None:
         tf = T.Compose([T.Resize(cfg["image_size"]), T.ToTensor()])
         xtr, ytr = data.to_tensors(data.torchvision_dataset(cfg["data"], train=True, transform=tf))
         xte, yte = data.to_tensors(data.torchvision_dataset(cfg["data"], train=False, transform=tf))
-    DATA.update(xtr=xtr * 2 - 1, ytr=ytr, xte=xte * 2 - 1, yte=yte)  # Tanh range (Sec. 4: images scaled to [-1, 1])
+    return dict(xtr=xtr * 2 - 1, ytr=ytr, xte=xte * 2 - 1, yte=yte)  # Tanh range (Sec. 4: images scaled to [-1, 1])
 
 
-def train_classifier() -> torch.nn.Module:
+def train_classifier(cfg: dict, ds: dict) -> torch.nn.Module:
     """The judge of sample quality: D's architecture with 10 outputs, trained supervised on the real training digits."""
     torch.manual_seed(1234)
-    clf = D.discriminator(nc=CFG["channels"], ndf=CFG["width"], image_size=CFG["image_size"], num_outputs=10)
-    fit(clf, DATA["xtr"], DATA["ytr"], epochs=CFG["classifier_epochs"], batch_size=64,
+    clf = D.discriminator(nc=cfg["channels"], ndf=cfg["classifier_width"], image_size=cfg["image_size"], num_outputs=10)
+    fit(clf, ds["xtr"], ds["ytr"], epochs=cfg["classifier_epochs"], batch_size=64,
         optimizer=torch.optim.Adam(clf.parameters(), lr=1e-3), seed=0)
     return clf.eval()
 
@@ -67,11 +63,12 @@ def inception_like_score(clf, x: torch.Tensor) -> float:
     return math.exp((p * (p.clamp_min(1e-12).log() - py.clamp_min(1e-12).log())).sum(1).mean().item())
 
 
-def load_svhn() -> None:
+def load_svhn() -> dict:
     """SVHN train / test splits in [-1, 1] (torchvision's SVHN takes split=, not train=, so not data.torchvision_dataset)."""
     import torchvision
     import torchvision.transforms as T
 
+    out = {}
     for split in ("train", "test"):
         try:
             ds = torchvision.datasets.SVHN(str(data.DATA_ROOT), split=split, download=True, transform=T.ToTensor())
@@ -79,42 +76,45 @@ def load_svhn() -> None:
             raise data.DataUnavailable(f"could not load torchvision.datasets.SVHN ({split}) under {data.DATA_ROOT} "
                                        f"({type(e).__name__}: {e}); run once with internet access") from e
         x, y = data.to_tensors(ds)
-        DATA[f"svhn_x{split[:2]}"], DATA[f"svhn_y{split[:2]}"] = x * 2 - 1, y
-
-
-def train_gan(item) -> dict:
-    seed, beta1 = item
-    torch.manual_seed(seed)
-    x = DATA["xtr"]
-    g, d, gaps = adversarial_training(x, beta1)
-    g.eval()
-    with torch.no_grad():
-        samples = g(torch.randn(1000, CFG["nz"]))
-    tail = np.array(gaps[int(0.7 * len(gaps)):])
-    out = {"gap_std_last30": float(tail.std()), "score": inception_like_score(DATA["clf"], samples), "gaps": gaps,
-           "samples": samples[:64]}
-    if beta1 == CFG["probe_beta1"]:
-        out["probe"] = probe(d.eval(), seed, DATA["xtr"], DATA["ytr"], DATA["xte"], DATA["yte"], CFG["labels_per_class"])
+        out[f"svhn_x{split[:2]}"], out[f"svhn_y{split[:2]}"] = x * 2 - 1, y
     return out
 
 
-def svhn_1000_labels(seed: int) -> float:
+def train_gan(cfg: dict, ds: dict, item) -> dict:
+    seed, beta1 = item
+    torch.manual_seed(seed)
+    g, d, log = adversarial_training(cfg, ds["xtr"], beta1)
+    g.eval()
+    with torch.no_grad():
+        samples = g(torch.randn(1000, cfg["nz"]))
+    gaps = log["gap"]
+    tail = int(0.8 * len(gaps))
+    out = {"gap_std_last30": float(np.std(gaps[int(0.7 * len(gaps)):])), "score": inception_like_score(ds["clf"], samples),
+           "loss_d_last20": float(np.mean(log["loss_d"][tail:])), "loss_g_last20": float(np.mean(log["loss_g"][tail:])),
+           "gaps": gaps, "samples": samples[:64]}
+    if beta1 == cfg["probe_beta1"]:
+        out["probe"] = probe(cfg, d.eval(), seed, ds["xtr"], ds["ytr"], ds["xte"], ds["yte"], cfg["labels_per_class"])
+    return out
+
+
+def svhn_1000_labels(cfg: dict, ds: dict, seed: int) -> float:
     """Sec. 5.2: a DCGAN trained on SVHN, then an L2-SVM on D's features from 1000 labels (100 per class); test error."""
     torch.manual_seed(seed)
-    _, d, _ = adversarial_training(DATA["svhn_xtr"], CFG["probe_beta1"])
-    acc = probe(d.eval(), seed, DATA["svhn_xtr"], DATA["svhn_ytr"], DATA["svhn_xte"], DATA["svhn_yte"], 100)
+    _, d, _ = adversarial_training(cfg, ds["svhn_xtr"], cfg["probe_beta1"])
+    acc = probe(cfg, d.eval(), seed, ds["svhn_xtr"], ds["svhn_ytr"], ds["svhn_xte"], ds["svhn_yte"], 100)
     return 1 - acc["dcgan"]
 
 
-def adversarial_training(x: torch.Tensor, beta1: float):
-    """Sec. 4: Adam (lr 2e-4, beta1), one D step then one G step per minibatch; returns G, D and D(real) - D(fake)."""
-    g = D.generator(nz=CFG["nz"], ngf=CFG["width"], nc=CFG["channels"], image_size=CFG["image_size"])
-    d = D.discriminator(nc=CFG["channels"], ndf=CFG["width"], image_size=CFG["image_size"])
+def adversarial_training(cfg: dict, x: torch.Tensor, beta1: float, *, steps: int | None = None):
+    """Sec. 4: Adam (lr 2e-4, beta1), one D step then one G step per minibatch; returns G, D and per-step logs
+    (D loss, G loss, mean D(real) - mean D(fake))."""
+    g = D.generator(nz=cfg["nz"], ngf=cfg["width"], nc=cfg["channels"], image_size=cfg["image_size"])
+    d = D.discriminator(nc=cfg["channels"], ndf=cfg["width"], image_size=cfg["image_size"])
     opt_g, opt_d = D.optimizer(g.parameters(), beta1=beta1), D.optimizer(d.parameters(), beta1=beta1)
-    gaps, m = [], CFG["batch_size"]
-    for _ in progress(range(CFG["steps"]), desc=f"dcgan beta1={beta1}", enabled=CFG["show_progress"]):
+    log, m = {"gap": [], "loss_d": [], "loss_g": []}, cfg["batch_size"]
+    for _ in progress(range(cfg["steps"] if steps is None else steps), desc=f"dcgan beta1={beta1}", enabled=cfg.get("show_progress", False)):
         real = x[torch.randint(0, len(x), (m,))]
-        fake = g(torch.randn(m, CFG["nz"]))
+        fake = g(torch.randn(m, cfg["nz"]))
         out_r, out_f = d(real), d(fake.detach())
         loss_d = F.binary_cross_entropy_with_logits(out_r, torch.ones(m)) + F.binary_cross_entropy_with_logits(out_f, torch.zeros(m))
         opt_d.zero_grad(set_to_none=True)
@@ -124,13 +124,47 @@ def adversarial_training(x: torch.Tensor, beta1: float):
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        gaps.append((torch.sigmoid(out_r).mean() - torch.sigmoid(out_f).mean()).item())
-    return g, d, gaps
+        log["gap"].append((torch.sigmoid(out_r).mean() - torch.sigmoid(out_f).mean()).item())
+        log["loss_d"].append(loss_d.item())
+        log["loss_g"].append(loss_g.item())
+    return g, d, log
 
 
-def probe(d, seed: int, xtr, ytr, xte, yte, k: int | None) -> dict:
+def kmeans_features(x_unlabelled: torch.Tensor, *, k: int, patch: int, seed: int, n_patches: int = 50_000):
+    """The paper's baseline (Table 1, '1 Layer K-means', Coates & Ng 2011): patches normalised for brightness and
+    contrast, ZCA-whitened, k-means with k centroids; 'triangle' encoding max(0, mean_j z_j - z_k) of the distances
+    z, sum-pooled over the four quadrants: 4k features. Learnt on the same unlabelled images the GAN sees."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    eps_norm = 10 * (2 / 255) ** 2  # Coates' 10 for 0-255 pixels, in our [-1, 1] range
+
+    def patches(x):
+        p = F.unfold(x, patch).transpose(1, 2)  # (N, L, c * patch^2)
+        return (p - p.mean(-1, keepdim=True)) / (p.var(-1, keepdim=True) + eps_norm).sqrt()
+
+    P = patches(x_unlabelled).reshape(-1, x_unlabelled.shape[1] * patch * patch)
+    sub = P[np.random.default_rng(seed).choice(len(P), min(n_patches, len(P)), replace=False)]
+    mu = sub.mean(0)
+    e, V = np.linalg.eigh(np.cov((sub - mu).T.numpy()))
+    zca = torch.tensor(V @ np.diag(1 / np.sqrt(e + 0.1)) @ V.T, dtype=torch.float32)  # Coates' ZCA epsilon 0.1
+    km = MiniBatchKMeans(k, random_state=seed, n_init=3, batch_size=2048).fit(((sub - mu) @ zca).numpy())
+    centroids = torch.tensor(km.cluster_centers_, dtype=torch.float32)
+
+    @torch.no_grad()
+    def encode(x: torch.Tensor) -> torch.Tensor:
+        z = torch.cdist((patches(x) - mu) @ zca, centroids)
+        f = (z.mean(-1, keepdim=True) - z).clamp_min(0)
+        s = int(round(math.sqrt(f.shape[1])))
+        f, h = f.view(len(x), s, s, k), s // 2
+        return torch.cat([f[:, :h, :h].sum((1, 2)), f[:, :h, h:].sum((1, 2)), f[:, h:, :h].sum((1, 2)), f[:, h:, h:].sum((1, 2))], 1)
+
+    return encode
+
+
+def probe(cfg: dict, d, seed: int, xtr, ytr, xte, yte, k: int | None) -> dict:
     """Sec. 5.1: a linear L2-SVM on D's conv features (each layer max-pooled to 4x4), with k labels per class (all
-    when None), vs the same architecture with random N(0, 0.02) weights, vs raw pixels."""
+    when None), vs the paper's comparator, 1-layer K-means features learnt on the same unlabelled images; and, for
+    reference, the same D architecture with random N(0, 0.02) weights and raw pixels."""
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
 
@@ -138,26 +172,27 @@ def probe(d, seed: int, xtr, ytr, xte, yte, k: int | None) -> dict:
     rng = np.random.default_rng(seed)
     idx = (np.concatenate([rng.choice(np.flatnonzero(ytr == c), k, replace=False) for c in range(10)]) if k else np.arange(len(ytr)))
     torch.manual_seed(10_000 + seed)
-    rand_d = D.discriminator(nc=CFG["channels"], ndf=CFG["width"], image_size=CFG["image_size"]).eval()
-    feats = {"dcgan": d.features, "random": rand_d.features, "pixels": lambda t: t.flatten(1)}
+    rand_d = D.discriminator(nc=cfg["channels"], ndf=cfg["width"], image_size=cfg["image_size"]).eval()
+    feats = {"dcgan": d.features, "random": rand_d.features, "pixels": lambda t: t.flatten(1),
+             "kmeans": kmeans_features(xtr, k=cfg["kmeans_k"], patch=cfg["kmeans_patch"], seed=seed)}
     acc = {}
     with torch.no_grad():
         for name, fn in feats.items():
             ftr = fn(xtr[idx]).numpy()
             fte = torch.cat([fn(b) for b in xte.split(1000)]).numpy()
             sc = StandardScaler().fit(ftr)
-            svm = LinearSVC(C=CFG["svm_c"], max_iter=5000).fit(sc.transform(ftr), ytr[idx])
+            svm = LinearSVC(C=cfg["svm_c"], max_iter=5000).fit(sc.transform(ftr), ytr[idx])
             acc[name] = float((svm.predict(sc.transform(fte)) == yte.numpy()).mean())
     return acc
 
 
-def _figures(run, res, seeds) -> None:
+def _figures(cfg: dict, run, res, seeds) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    s0, b = seeds[0], CFG["beta1s"]
+    s0, b = seeds[0], cfg["beta1s"]
     fig, ax = plt.subplots(1, len(b) + 1, figsize=(4 * (len(b) + 1), 4))
     for a, beta1 in zip(ax, b):
         sm = (res[(s0, beta1)]["samples"][:, :1] + 1) / 2
@@ -176,31 +211,35 @@ def _figures(run, res, seeds) -> None:
 
 
 def measure(cfg: dict, run) -> dict:
-    CFG.clear()
-    CFG.update(cfg, show_progress=run.show_progress)
-    load(cfg)
-    DATA["clf"] = train_classifier()
+    cfg = {**cfg, "show_progress": run.show_progress}
+    ds = load(cfg)
+    ds["clf"] = train_classifier(cfg, ds)
     seeds = run.seeds(cfg["seeds"])
     items = [(s, b) for s in seeds for b in cfg["beta1s"]]
-    res = dict(zip(items, map_seeds(train_gan, items, label="seed,beta1")))
-    lo, hi = min(cfg["beta1s"]), max(cfg["beta1s"])
-    pr = [res[(s, cfg["probe_beta1"])]["probe"] for s in seeds]
-    metrics = structure()
+    res = dict(zip(items, map_seeds(functools.partial(train_gan, cfg, ds), items, label="seed,beta1")))
+    lo, hi, pb = min(cfg["beta1s"]), max(cfg["beta1s"]), cfg["probe_beta1"]
+    pr = [res[(s, pb)]["probe"] for s in seeds]
+    metrics = structure(cfg)
     metrics.update({
-        "classifier_test_acc": float((DATA["clf"](DATA["xte"]).argmax(1) == DATA["yte"]).float().mean()),
-        "real_test_images_score": inception_like_score(DATA["clf"], DATA["xte"]),
+        "classifier_test_acc": float((ds["clf"](ds["xte"]).argmax(1) == ds["yte"]).float().mean()),
+        "real_test_images_score": inception_like_score(ds["clf"], ds["xte"]),
         f"gap_std_beta1_{hi}_minus_{lo}".replace(".", "p"): [res[(s, hi)]["gap_std_last30"] - res[(s, lo)]["gap_std_last30"] for s in seeds],
         f"sample_score_beta1_{lo}_minus_{hi}".replace(".", "p"): [res[(s, lo)]["score"] - res[(s, hi)]["score"] for s in seeds],
-        "probe_acc_dcgan": [p["dcgan"] for p in pr], "probe_acc_random_d": [p["random"] for p in pr],
-        "probe_acc_pixels": [p["pixels"] for p in pr],
+        "probe_acc_dcgan": [p["dcgan"] for p in pr], "probe_acc_kmeans": [p["kmeans"] for p in pr],
+        "probe_acc_random_d": [p["random"] for p in pr], "probe_acc_pixels": [p["pixels"] for p in pr],
+        "probe_acc_dcgan_minus_kmeans": [p["dcgan"] - p["kmeans"] for p in pr],
         "probe_acc_dcgan_minus_random_d": [p["dcgan"] - p["random"] for p in pr],
+        "probe_acc_dcgan_minus_pixels": [p["dcgan"] - p["pixels"] for p in pr],
     })
     for b in cfg["beta1s"]:
-        metrics[f"sample_score_beta1_{b}".replace(".", "p")] = [res[(s, b)]["score"] for s in seeds]
+        tag = f"beta1_{b}".replace(".", "p")
+        metrics[f"sample_score_{tag}"] = [res[(s, b)]["score"] for s in seeds]
+        metrics[f"loss_d_last20_{tag}"] = [res[(s, b)]["loss_d_last20"] for s in seeds]
+        metrics[f"loss_g_last20_{tag}"] = [res[(s, b)]["loss_g_last20"] for s in seeds]
     if cfg.get("svhn"):
-        load_svhn()
-        metrics["svhn_1000_label_test_error"] = map_seeds(svhn_1000_labels, seeds)
-    _figures(run, res, seeds)
+        svhn = load_svhn()
+        metrics["svhn_1000_label_test_error"] = map_seeds(functools.partial(svhn_1000_labels, cfg, svhn), seeds, workers=1)
+    _figures(cfg, run, res, seeds)
     return {"seeds": seeds, "metrics": metrics, "setting": {
         "data": (f"sklearn digits upsampled to {cfg['image_size']}x{cfg['image_size']}, [-1, 1], 1258 train / 539 test"
                  if cfg["data"] == "digits" else f"torchvision {cfg['data']} at {cfg['image_size']}x{cfg['image_size']}"),
@@ -210,6 +249,9 @@ def measure(cfg: dict, run) -> dict:
         "quality": "exp(E KL(p(y|x) || p(y))) of 1000 samples under a D-architecture digit classifier "
                    f"trained {cfg['classifier_epochs']} epochs on the real training split",
         "probe": f"LinearSVC (C={cfg['svm_c']}) on standardised features, {cfg['labels_per_class'] or 'all'} labels "
-                 "per class from the training split, tested on the test split; D features = each conv layer max-pooled to 4x4",
+                 "per class from the training split, tested on the test split; D features = each conv layer max-pooled to 4x4; "
+                 f"K-means = {cfg['kmeans_k']} centroids of {cfg['kmeans_patch']}x{cfg['kmeans_patch']} whitened patches, "
+                 f"triangle encoding, 4-quadrant sum pooling ({4 * cfg['kmeans_k']} features)",
+        "convergence": "mean D and G losses over the last 20% of steps; sample score of 1000 samples",
         **({"svhn": f"a second DCGAN (beta1 {cfg['probe_beta1']}) trained {cfg['steps']} steps on SVHN train (73,257), "
                     "LinearSVC on its D features from 100 labels per class, error on SVHN test (26,032)"} if cfg.get("svhn") else {})}}

@@ -4,6 +4,7 @@ and DeepLab-ASPP-L (VGG-16, ImageNet initialisation) trained on PASCAL VOC 2012 
 (mean IoU before the CRF, Table 3)."""
 from __future__ import annotations
 
+import functools
 import itertools
 from pathlib import Path
 
@@ -21,9 +22,6 @@ from pipelines.shared.common import map_seeds, progress  # noqa: E402
 from pipelines.shared.structural import count_macs, count_params, on_meta  # noqa: E402
 from pipelines.shared.data import DATA_ROOT, DataUnavailable, touching_discs  # noqa: E402
 
-_CFG: dict = {}
-
-
 def impulse_support(k: int, rate: int) -> int:
     """Width of the response of a k x k all-ones atrous filter to a single impulse: the filter's true extent."""
     conv = nn.Conv2d(1, 1, k, dilation=rate, padding=rate * (k - 1) // 2, bias=False)
@@ -36,19 +34,47 @@ def impulse_support(k: int, rate: int) -> int:
     return int(hit.max() - hit.min() + 1)
 
 
-def structural(rates: list[int]) -> dict:
+TABLE1 = {"7x7_r4": dict(kernel=7, rate=4, width=4096), "4x4_r4": dict(kernel=4, rate=4, width=4096),
+          "4x4_r8": dict(kernel=4, rate=8, width=4096), "largefov": dict(kernel=3, rate=12, width=1024)}
+TABLE1_FOV = {"7x7_r4": 224, "4x4_r4": 128, "4x4_r8": 224, "largefov": 224}  # Table 1's FOV column
+
+
+def receptive_field(model: nn.Module) -> int:
+    """Side of the input window that one output unit sees, walked through the built layers in order: each
+    convolution or pooling with effective extent k_e = dilation (k - 1) + 1 adds (k_e - 1) x the current jump (the
+    product of the strides so far). Here: DeepLab's stride-8 backbone followed by the fc6 convolution."""
+    rf, jump = 1, 1
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.MaxPool2d)):
+            k, d, st = (getattr(m, a) for a in ("kernel_size", "dilation", "stride"))
+            k, d, st = (v[0] if isinstance(v, tuple) else v for v in (k, d, st))
+            rf += d * (k - 1) * jump
+            jump *= st
+    return rf
+
+
+def structural(rates: list[int], side: int) -> dict:
     m = {f"atrous_support_minus_formula_r{r}": impulse_support(3, r) - atrous_kernel_size(3, r) for r in rates}
     m["atrous_support_max_abs_error"] = max(abs(v) for v in m.values())
     m["atrous_support_r12"] = impulse_support(3, 12)
-    # "without increasing the number of parameters or the amount of computation" (Sec. 3.1)
-    convs = {r: nn.Conv2d(64, 64, 3, dilation=r, padding=r) for r in rates}
-    m["atrous_param_spread"] = max(count_params(c) for c in convs.values()) - min(count_params(c) for c in convs.values())
-    macs = [count_macs(c, (64, 64, 64)) for c in convs.values()]
-    m["atrous_mac_spread"] = max(macs) - min(macs)
-    for name, kw in {"7x7_r4": dict(kernel=7, rate=4, width=4096), "4x4_r4": dict(kernel=4, rate=4, width=4096),
-                     "4x4_r8": dict(kernel=4, rate=8, width=4096), "largefov": dict()}.items():
-        m[f"param_count_{name}_millions"] = count_params(on_meta(lambda: deeplab_vgg16(**kw))) / 1e6
+    models = {name: on_meta(lambda kw=kw: deeplab_vgg16(**kw)) for name, kw in TABLE1.items()}
+    for name, model in models.items():
+        m[f"param_count_{name}_millions"] = count_params(model) / 1e6
+        # Table 1's FOV column against the built network: fc6's output unit on the image (backbone + fc6)
+        m[f"receptive_field_{name}"] = receptive_field(nn.Sequential(model.backbone, model.head[0]))
     m["param_count_aspp_l_millions"] = count_params(on_meta(lambda: deeplab_vgg16(head="aspp"))) / 1e6
+    base = "4x4_r4"
+    m["fov_difference_error_max"] = max(abs((m[f"receptive_field_{n}"] - m[f"receptive_field_{base}"])
+                                            - (TABLE1_FOV[n] - TABLE1_FOV[base])) for n in TABLE1)
+    # multiply-adds (torch's FLOP counter) of the built networks on a side x side image (TPAMI's 321 crop)
+    macs = {name: count_macs(model, (3, side, side)) for name, model in models.items()}
+    m["mac_ratio_7x7_r4_over_largefov"] = macs["7x7_r4"] / macs["largefov"]
+    # "without increasing the number of parameters or the amount of computation" (Sec. 3.1): the built LargeFOV
+    # network (fc6 3x3, rate 12) against the same network with rate 1, and Table 1's 4x4 fc6 at rate 8 vs rate 4
+    plain = on_meta(lambda: deeplab_vgg16(rate=1))
+    m["atrous_param_ratio_largefov_r12_over_r1"] = count_params(models["largefov"]) / count_params(plain)
+    m["atrous_mac_ratio_largefov_r12_over_r1"] = macs["largefov"] / count_macs(plain, (3, side, side))
+    m["atrous_mac_ratio_4x4_r8_over_r4"] = macs["4x4_r8"] / macs["4x4_r4"]
     return m
 
 
@@ -67,10 +93,9 @@ def mean_iou(pred: torch.Tensor, truth: torch.Tensor, classes: int) -> float:
     return float(np.mean(ious))
 
 
-def crf_all(logp: torch.Tensor, X: torch.Tensor, params: dict) -> torch.Tensor:
+def crf_all(logp: torch.Tensor, X: torch.Tensor, params: dict, iterations: int) -> torch.Tensor:
     # images are in [0, 1]: the CRF's colour scale (theta_beta) is in 0-255 units as in the paper
-    return torch.stack([dense_crf(u, x * 255, iterations=_CFG["crf_iterations"], **params).argmax(0)
-                        for u, x in zip(logp, X)])
+    return torch.stack([dense_crf(u, x * 255, iterations=iterations, **params).argmax(0) for u, x in zip(logp, X)])
 
 
 def simulated_unaries(y: torch.Tensor, classes: int, noise: float, gen: torch.Generator) -> torch.Tensor:
@@ -82,9 +107,8 @@ def simulated_unaries(y: torch.Tensor, classes: int, noise: float, gen: torch.Ge
     return F.interpolate(coarse, scale_factor=8, mode="bilinear", align_corners=False).log_softmax(1)
 
 
-def run_seed(seed: int) -> dict:
-    cfg = _CFG
-    classes = cfg["classes"]
+def run_seed(cfg: dict, seed: int) -> dict:
+    classes, its = cfg["classes"], cfg["crf_iterations"]
     gen = torch.Generator().manual_seed(seed)
     Xval, yval = scenes(cfg, cfg["val_images"], seed=4000 + seed)
     Xte, yte = scenes(cfg, cfg["test_images"], seed=5000 + seed)
@@ -94,9 +118,11 @@ def run_seed(seed: int) -> dict:
     keys = ("w_appearance", "theta_alpha", "theta_beta", "w_smooth")
     grid = [dict(zip(keys, v)) for v in itertools.product(cfg["grid_w1"], cfg["grid_theta_alpha"],
                                                          cfg["grid_theta_beta"], cfg["grid_w2"])]
-    best = max(grid, key=lambda p: mean_iou(crf_all(logp_val, Xval, p), yval, classes))
+    best = max(grid, key=lambda p: mean_iou(crf_all(logp_val, Xval, p, its), yval, classes))
+    if cfg.get("ablate_pairwise"):  # broken-version switch: no pairwise term, the CRF is the unaries' soft-max
+        best = {**best, "w_appearance": 0.0, "w_smooth": 0.0}
     cnn = logp_te.argmax(1)
-    crf = crf_all(logp_te, Xte, best)
+    crf = crf_all(logp_te, Xte, best, its)
     per_image = [mean_iou(c, t, classes) - mean_iou(u, t, classes) for u, c, t in zip(cnn, crf, yte)]
     return {"miou_cnn": mean_iou(cnn, yte, classes), "miou_crf": mean_iou(crf, yte, classes),
             "improved_fraction": float(np.mean([d > 0 for d in per_image])), "best": best,
@@ -238,10 +264,9 @@ def measure_voc(cfg: dict, run) -> tuple[dict, dict]:
 def measure(cfg: dict, run) -> dict:
     # full: the real data first, so that a missing data set stops the stage before the small experiment runs
     voc_metrics, voc_setting = measure_voc(cfg, run) if run.profile == "full" else ({}, {})
-    metrics = structural([1, 2, 4, 6, 12, 18, 24])
+    metrics = structural([1, 2, 4, 6, 12, 18, 24], cfg["mac_side"])
     seeds = run.seeds(cfg["seeds"])
-    _CFG.update(cfg)
-    outs = map_seeds(run_seed, seeds)
+    outs = map_seeds(functools.partial(run_seed, cfg), seeds)
     metrics["miou_cnn"] = [o["miou_cnn"] for o in outs]
     metrics["miou_crf"] = [o["miou_crf"] for o in outs]
     metrics["miou_crf_minus_cnn"] = [o["miou_crf"] - o["miou_cnn"] for o in outs]
@@ -255,7 +280,10 @@ def measure(cfg: dict, run) -> dict:
                    f"bilinear x8 (no CNN is trained: the check is about the CRF)",
         "crf": f"dense mean field, {cfg['crf_iterations']} iterations, theta_gamma = 3 (paper); w1, theta_alpha, "
                f"theta_beta, w2 chosen on the validation scenes from {cfg['grid_w1']} x {cfg['grid_theta_alpha']} x "
-               f"{cfg['grid_theta_beta']} x {cfg['grid_w2']} (w2 = 3 is the paper's default); chosen per seed: {[o['best'] for o in outs]}"}
+               f"{cfg['grid_theta_beta']} x {cfg['grid_w2']} (w2 = 3 is the paper's default); chosen per seed: {[o['best'] for o in outs]}"
+               + ("; ABLATED: pairwise weights set to 0 (broken-version run)" if cfg.get("ablate_pairwise") else ""),
+        "structure": f"Table 1's networks built on the meta device; multiply-adds by torch's FLOP counter on a "
+                     f"{cfg['mac_side']}^2 image; receptive fields walked through the built backbone + fc6"}
     metrics.update(voc_metrics)
     setting.update(voc_setting)
     return {"seeds": seeds, "metrics": metrics, "setting": setting}

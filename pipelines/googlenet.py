@@ -10,6 +10,7 @@ from implementations.alexnet import alexnet
 from implementations.googlenet import depth, googlenet
 from pipelines.shared.imagenet import imagenet_top1_top5
 from pipelines.shared.structural import count_macs, count_params, on_meta
+from pipelines.shared.torchvision_meta import evaluate_classification, retraining
 from pipelines.shared.train import seed_everything
 
 
@@ -36,17 +37,38 @@ def structure() -> dict:
     }
 
 
+def torchvision_evidence() -> dict:
+    """torchvision's GoogLeNet weights (offline metadata): ImageNet-1K val, one 224 crop."""
+    r = retraining("googlenet")
+    return {"torchvision_googlenet_top1_error": 1 - r.metrics["acc@1"] / 100,
+            "torchvision_googlenet_top5_error": 1 - r.metrics["acc@5"] / 100}
+
+
+def reevaluate_torchvision(cfg: dict, run) -> dict:
+    """torchvision's googlenet weights on the val folder with their own preprocessing, minus their published acc@1 /
+    acc@5 (points)."""
+    r = retraining("googlenet")
+    val = cfg.get("torchvision_val_dir") or f"{cfg['imagenet'].get('data_dir') or ''}/val"
+    got = evaluate_classification("googlenet", None, val, run.device, batch_size=cfg["imagenet"].get("batch_size", 128),
+                                  workers=cfg["imagenet"].get("workers", 8))
+    return {f"torchvision_googlenet_reeval_{k.replace('@', '')}_minus_published": got[k] - r.metrics[k]
+            for k in ("acc@1", "acc@5")}
+
+
 def measure(cfg: dict, run) -> dict:
-    metrics = structure()
+    metrics = {**structure(), **torchvision_evidence()}
     setting = {"structure": "Table 1 network (true 5x5 branches, conv biases, LRN, no BN) and torchvision's googlenet "
-                            "(aux_logits=False), built on the meta device at 224x224; AlexNet = its two-GPU network"}
+                            "(aux_logits=False), built on the meta device at 224x224; AlexNet = its two-GPU network",
+               "torchvision": retraining("googlenet").source}
     if run.profile == "full":
         return measure_full(cfg, run, metrics, setting)
     return {"seeds": [], "metrics": metrics, "setting": setting}
 
 
 def measure_full(cfg: dict, run, metrics: dict, setting: dict) -> dict:
-    """ImageNet, one run per seed and head, both trained with the auxiliary classifiers (Sec. 5: loss weight 0.3)."""
+    """ImageNet, one run per seed and head, both trained with the auxiliary classifiers (Sec. 5: loss weight 0.3), and
+    torchvision's weights re-evaluated."""
+    metrics.update(reevaluate_torchvision(cfg, run))
     err = {"avgpool": [], "fc": []}
     for seed in cfg["seeds_imagenet"]:
         for head in err:

@@ -4,6 +4,7 @@ full: also COCO keypoints, top-down (Sec. 4.1 of the pose paper): HRNet-W32 and 
 train2017 person boxes at 256x192, scored by COCO's OKS AP (pycocotools) on val2017 with flip testing."""
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -28,12 +29,11 @@ from pipelines.shared.common import (  # noqa: E402
 from pipelines.shared.structural import count_macs, count_params, on_meta  # noqa: E402
 from pipelines.shared.train import seed_everything  # noqa: E402
 
-_CFG: dict = {}
-
 
 def stick_figures(n: int, size: int, joints: int, seed: int):
-    """Images of a chain of `joints` keypoints joined by bright segments, plus distractor segments and noise;
-    targets: one Gaussian heatmap per joint at 1/4 resolution (the HRNet output stride)."""
+    """Images of a chain of `joints` keypoints joined by bright segments (the first joint marked by a larger disc),
+    plus distractor segments and noise; targets: one Gaussian heatmap per joint at 1/4 resolution (the HRNet output
+    stride). Naming the joints needs context: following the chain from its head."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:size, :size] + 0.5
     hm = size // 4
@@ -51,9 +51,12 @@ def stick_figures(n: int, size: int, joints: int, seed: int):
             d, length = b - a, max(np.linalg.norm(b - a), 1e-6)
             t = np.clip(((yy - a[0]) * d[0] + (xx - a[1]) * d[1]) / length ** 2, 0, 1)
             dist = np.hypot(yy - a[0] - t * d[0], xx - a[1] - t * d[1])
-            img = np.maximum(img, np.clip(1.5 - dist, 0, 1))
+            img = np.maximum(img, 0.5 * np.clip(1.5 - dist, 0, 1))  # segments at half the joints' brightness
         for p in pts:  # joints drawn as small blobs so each keypoint is visible
             img = np.maximum(img, np.exp(-((yy - p[0]) ** 2 + (xx - p[1]) ** 2) / 3.0))
+        # the first joint (the "head") is a larger disc: the chain has a direction, so joint k is the k-th blob from
+        # the head along the segments; without it a chain and its reverse look the same and the names are ambiguous
+        img = np.maximum(img, np.clip(2.5 - np.hypot(yy - pts[0][0], xx - pts[0][1]), 0, 1))
         images.append(img + 0.1 * rng.standard_normal(img.shape))
         heatmaps.append(np.stack([np.exp(-((hy - p[0]) ** 2 + (hx - p[1]) ** 2) / (2 * 4.0 ** 2)) for p in pts]))
         coords.append(pts)
@@ -62,33 +65,38 @@ def stick_figures(n: int, size: int, joints: int, seed: int):
 
 
 def pck(heatmaps: torch.Tensor, coords: torch.Tensor, threshold: float) -> float:
-    """Fraction of joints whose heatmap arg-max (in input pixels, cell centres) is within `threshold` pixels."""
-    n, j, h, w = heatmaps.shape
-    flat = heatmaps.reshape(n, j, -1).argmax(-1)
-    pred = torch.stack([(flat // w).float() + 0.5, (flat % w).float() + 0.5], -1) * 4
-    return ((pred - coords).norm(dim=-1) <= threshold).float().mean().item()
+    """Fraction of joints whose predicted location is within `threshold` input pixels of the keypoint. The location
+    is decoded as in the paper's testing (Sec. 4.1): the heatmap's peak moved a quarter cell towards the higher
+    neighbour (decode_heatmaps); coords are (row, column) in input pixels."""
+    xy, _ = decode_heatmaps(heatmaps.float())
+    return ((xy.flip(-1) - coords).norm(dim=-1) <= threshold).float().mean().item()
 
 
-def train_and_score(job: tuple) -> dict:
+def train_and_score(cfg: dict, job: tuple) -> dict:
+    """One arm (the fusion mode: "all" exchange units fuse, or only the "last"), one seed: its own training figures,
+    heatmap MSE with Adam on a one-cycle schedule, PCK on the fixed test figures."""
     arm, seed = job
-    cfg = _CFG
     X, H, _ = stick_figures(cfg["train_images"], cfg["image_size"], cfg["joints"], seed=1000 + seed)
     Xte, _, Cte = stick_figures(cfg["test_images"], cfg["image_size"], cfg["joints"], seed=5000)
     seed_everything(seed)
+    device = cfg["device"]
     model = hrnet(width=cfg["width"], num_joints=cfg["joints"], modules_per_stage=tuple(cfg["modules_per_stage"]),
-                  blocks=cfg["blocks"], stem_width=cfg["stem_width"], stage1_blocks=1, fusion=arm == "fusion",
-                  in_channels=1)
+                  blocks=cfg["blocks"], stem_width=cfg["stem_width"], stage1_blocks=1, fusion=arm,
+                  in_channels=1).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=cfg["steps"], pct_start=0.15)
     gen = torch.Generator().manual_seed(seed)
+    model.train()
     for _ in range(cfg["steps"]):
         idx = torch.randint(0, len(X), (cfg["batch_size"],), generator=gen)
-        loss = F.mse_loss(model(X[idx]), H[idx])  # Sec. 4.1: heatmap regression with the MSE loss
+        loss = F.mse_loss(model(X[idx].to(device)), H[idx].to(device))  # Sec. 4.1: heatmap regression, MSE loss
         opt.zero_grad()
         loss.backward()
         opt.step()
+        sched.step()
     model.eval()
     with torch.no_grad():
-        out = model(Xte)
+        out = model(Xte.to(device)).cpu()
     return {"pck": pck(out, Cte, cfg["pck_pixels"]), "params": count_params(model), "example": out[0].numpy()}
 
 
@@ -100,19 +108,18 @@ def structural() -> dict:
         for h, wd in ((256, 192), (384, 288)):
             m[f"gmacs_w{w}_{h}x{wd}"] = count_macs(model, (3, h, wd)) / 1e9
     m["gmacs_ratio_w48_over_w32_256x192"] = m["gmacs_w48_256x192"] / m["gmacs_w32_256x192"]
-    m["gmacs_ratio_384x288_over_256x192_w32"] = m["gmacs_w32_384x288"] / m["gmacs_w32_256x192"]
     return m
 
 
-def run_job(job):
-    return structural() if job == "structural" else train_and_score(job)
+def run_job(cfg: dict, job):
+    return structural() if job == "structural" else train_and_score(cfg, job)
 
 
 def save_figure(cfg: dict, res: dict, path) -> None:
     X, H, _ = stick_figures(1, cfg["image_size"], cfg["joints"], seed=5000)
     fig, axes = plt.subplots(1, 4, figsize=(10, 2.6))
-    panels = [("image", X[0, 0]), ("target heatmaps (sum)", H[0].sum(0)),
-              ("with fusion", res["fusion"][0]["example"].sum(0)), ("no fusion", res["nofusion"][0]["example"].sum(0))]
+    panels = [("image", X[0, 0]), ("target heatmaps (sum)", H[0].sum(0))] + [
+        (f"fusion: {arm}", res[arm][0]["example"].sum(0)) for arm in list(res)[:2]]
     for ax, (title, img) in zip(axes, panels):
         ax.imshow(np.asarray(img), cmap="viridis")
         ax.set_title(title, fontsize=8)
@@ -451,26 +458,30 @@ def measure(cfg: dict, run) -> dict:
     # full: COCO first, so that missing data stops the stage before the small experiment runs
     coco_metrics, coco_setting = measure_coco(cfg, run) if run.profile == "full" else ({}, {})
     seeds = run.seeds(cfg["seeds"])
-    jobs = [(arm, s) for arm in ("fusion", "nofusion") for s in seeds]
-    _CFG.update(cfg)
+    arms = list(cfg["arms"])
+    jobs = [(arm, s) for arm in arms for s in seeds]
     # the meta-device counts take a few seconds: they run as one more job beside the training runs
-    outs = map_seeds(run_job, (["structural"] if cfg["count_macs"] else []) + jobs, label="job")
+    outs = map_seeds(functools.partial(run_job, {**cfg, "device": run.device}),
+                     (["structural"] if cfg["count_macs"] else []) + jobs, label="job")
     metrics = outs.pop(0) if cfg["count_macs"] else {
         f"param_count_w{w}_millions": count_params(on_meta(lambda: hrnet(width=w))) / 1e6 for w in (32, 48)}
     metrics["param_count_simplebaseline_r50_millions"] = count_params(on_meta(simple_baseline)) / 1e6
-    res = {arm: [o for (a, _), o in zip(jobs, outs) if a == arm] for arm in ("fusion", "nofusion")}
-    metrics["pck_fusion"] = [r["pck"] for r in res["fusion"]]
-    metrics["pck_nofusion"] = [r["pck"] for r in res["nofusion"]]
-    metrics["pck_fusion_minus_nofusion"] = [a["pck"] - b["pck"] for a, b in zip(res["fusion"], res["nofusion"])]
-    metrics["param_count_mini_fusion"] = res["fusion"][0]["params"]
-    metrics["param_count_mini_nofusion"] = res["nofusion"][0]["params"]
+    res = {arm: [o for (a, _), o in zip(jobs, outs) if a == arm] for arm in arms}
+    for arm in arms:
+        metrics[f"pck_fusion_{arm}"] = [r["pck"] for r in res[arm]]
+        metrics[f"param_count_mini_fusion_{arm}"] = res[arm][0]["params"]
+    a, b = arms[0], arms[1]
+    metrics[f"pck_fusion_{a}_minus_{b}"] = [x["pck"] - y["pck"] for x, y in zip(res[a], res[b])]
     save_figure(cfg, res, run.figures / "heatmaps.png")
     metrics.update(coco_metrics)
     return {"seeds": seeds, "metrics": metrics, "setting": {
-        "data": f"generated {cfg['image_size']}^2 stick figures: {cfg['joints']} keypoints joined by segments, 2 distractor "
-                f"segments, noise 0.1; Gaussian heatmaps (sigma 4 px) at 1/4 resolution; {cfg['train_images']} "
-                f"training images per seed, fixed {cfg['test_images']} test images",
+        "data": f"generated {cfg['image_size']}^2 stick figures: a chain of {cfg['joints']} keypoints (the first a larger "
+                f"disc) joined by dimmer segments, 2 distractor segments, noise 0.1; Gaussian heatmaps (sigma 4 px) at "
+                f"1/4 resolution; {cfg['train_images']} training images per seed, fixed {cfg['test_images']} test images",
         "model": f"mini-HRNet: width {cfg['width']}, stem {cfg['stem_width']}, exchange units per stage "
-                 f"{cfg['modules_per_stage']}, {cfg['blocks']} basic block(s) per branch; arms: with / without fusion",
-        "training": f"Adam lr {cfg['lr']}, {cfg['steps']} steps of batch {cfg['batch_size']} (equal steps per arm), MSE",
-        "metric": f"PCK: heatmap arg-max within {cfg['pck_pixels']} px of the keypoint", **coco_setting}}
+                 f"{cfg['modules_per_stage']}, {cfg['blocks']} basic block(s) per branch; arms (which exchange units "
+                 f"fuse the resolutions): {arms}",
+        "training": f"Adam, one-cycle lr peak {cfg['lr']}, {cfg['steps']} steps of batch {cfg['batch_size']} (equal "
+                    f"steps per arm), MSE",
+        "metric": f"PCK: decoded heatmap peak (quarter offset) within {cfg['pck_pixels']} px of the keypoint",
+        **coco_setting}}

@@ -1,31 +1,47 @@
-"""LSTM (Hochreiter & Schmidhuber 1997): weight counts, O(1) cost per step and weight, a long time-lag task and
-the adding problem.
+"""LSTM (Hochreiter & Schmidhuber 1997): weight counts, the learning algorithm's cost per step and weight, a long
+time-lag task and the adding problem.
 
-The latch task is the paper's Exp. 2 in its noisy form (Exp. 2b): a one-hot alphabet; the first symbol (one of two)
-must be reproduced after `lag` steps of random distractor symbols. The adding problem is Exp. 4 (Sec. 5.4) with
-sequences of fixed length T (the paper draws lengths in [T, T + T/10]). Sequences are generated on-line, as in the
-paper; within a task every arm gets exactly the same sequences and updates.
+Paper scale (cpu profile): Exp. 2a (noise-free long lags, p = 100, one-hot) and Exp. 4 (the adding problem at
+T = 100 with the paper's 93-weight net), with the paper's sequence budgets and success criteria; the seeds of one arm
+train side by side as one stacked model (StackedLSTM1997: the same arithmetic as separate nets).
+Analogue: Exp. 2b's noisy form (class symbol, then `lag` random distractors) against a tanh RNN and nn.LSTM.
+Sequences are generated on-line, as in the paper; within a task every arm gets exactly the same sequences.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
-from implementations.lstm import (LSTM1997, lstm1997_classifier, rnn_classifier, torch_lstm_classifier,
-                                  weight_count_1997)
+from implementations.lstm import (StackedLSTM1997, lstm1997_classifier, rnn_classifier, rtrl_init, rtrl_step,
+                                  torch_lstm_classifier, truncated_rtrl_init, truncated_rtrl_step, weight_count_1997)
 from pipelines.shared.common import map_seeds
-from pipelines.shared.structural import count_macs, count_params, on_meta
+from pipelines.shared.structural import count_params
 from pipelines.shared.train import seed_everything
 
-CFG: dict = {}
 
-
+# ------------------------------------------------------------------------------------------ tasks
 def latch_batch(batch: int, *, lag: int, symbols: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """(lag + 1, batch, symbols) one-hot sequences: class symbol 0 or 1, then `lag` distractors from 2..symbols-1."""
     y = torch.randint(0, 2, (batch,), generator=gen)
     seq = torch.randint(2, symbols, (lag + 1, batch), generator=gen)
     seq[0] = y
     return F.one_hot(seq, symbols).float(), y
+
+
+def exp2a_batch(batch: int, *, p: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exp. 2a (Sec. 5.2): the two sequences (y, a_1, ..., a_{p-1}, y) and (x, a_1, ..., a_{p-1}, x), each with
+    probability 1/2, over p + 1 locally (one-hot) coded symbols (a_1..a_{p-1} = 0..p-2, x = p-1, y = p). Returns the
+    one-hot inputs (p + 1, batch, p + 1) and the next-symbol targets (p, batch) of steps 0..p-1."""
+    seq = exp2a_symbols(torch.randint(0, 2, (batch,), generator=gen) + (p - 1), p)
+    return F.one_hot(seq, p + 1).float(), seq[1:]
+
+
+def exp2a_symbols(first: torch.Tensor, p: int) -> torch.Tensor:
+    """Symbol ids (p + 1, batch) of the sequences (first, a_1, ..., a_{p-1}, first)."""
+    return torch.cat([first[None], torch.arange(p - 1)[:, None].expand(p - 1, len(first)), first[None]])
 
 
 def adding_batch(batch: int, *, T: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,103 +61,270 @@ def adding_batch(batch: int, *, T: int, gen: torch.Generator) -> tuple[torch.Ten
     return torch.stack([value, marker], dim=2), target
 
 
-def build(arm: str, symbols: int, hidden: int, outputs: int = 2):
+def adding_length(T: int, gen: torch.Generator) -> int:
+    """Sec. 5.4: sequence lengths are drawn from [T, T + T/10] (here one length per minibatch)."""
+    return int(torch.randint(T, T + T // 10 + 1, (1,), generator=gen))
+
+
+def _stacked(fn, gens, *args, **kw):
+    """One batch per stacked model (seed), each from its own generator: inputs (T, S, B, ...), targets (S, ...)."""
+    xs, ys = zip(*[fn(*args, gen=g, **kw) for g in gens])
+    return torch.stack(xs, 1), torch.stack(ys)
+
+
+def _clip_per_model(model: torch.nn.Module, max_norm: float) -> None:
+    """clip_grad_norm_ for every stacked model on its own (leading axis of every parameter)."""
+    with torch.no_grad():
+        norms = sum(p.grad.flatten(1).pow(2).sum(1) for p in model.parameters()).sqrt()
+        scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+        for p in model.parameters():
+            p.grad.mul_(scale.view(-1, *[1] * (p.dim() - 1)))
+
+
+# ------------------------------------------------------------------------------------------ paper scale
+def exp2a(cfg: dict, seeds: list[int]) -> dict:
+    """Exp. 2a, all seeds stacked: 1997 cells, next-symbol prediction at every step (softmax cross-entropy), Adam.
+    Success (Sec. 5.2 as read here): on both sequences the final symbol's output is the most active and every output
+    is within 0.25 of its target at the sequence end. Checked every `exp2a_check_every` updates; budget in sequences."""
+    p, B = cfg["exp2a_p"], cfg["exp2a_batch_size"]
+    torch.manual_seed(seeds[0])
+    model = StackedLSTM1997(len(seeds), p + 1, p + 1, blocks=cfg["exp2a_blocks"], readout_sees_input=True)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["exp2a_lr"])
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    both = exp2a_symbols(torch.tensor([p - 1, p]), p)  # the two sequences, (p + 1, 2) symbol ids
+    test_x = F.one_hot(both, p + 1).float()[:, None].expand(-1, len(seeds), -1, -1)
+    test_y = both[1:]
+    first_success = [None] * len(seeds)
+    updates = cfg["exp2a_sequences"] // B
+
+    def evaluate():
+        with torch.no_grad():
+            prob = model(test_x, every_step=True)[:-1].softmax(-1)  # (p, S, 2, p + 1)
+        target = F.one_hot(test_y, p + 1).float()[:, None]
+        end_ok = ((prob[-1] - target[-1]).abs().amax(-1) < 0.25) & (prob[-1].argmax(-1) == test_y[-1])
+        easy = (prob[:-1].argmax(-1) == test_y[:-1, None]).float().mean((0, 2))
+        return end_ok.all(-1), easy
+
+    for u in range(updates):
+        x, y = _stacked(exp2a_batch, gens, B, p=p)
+        logits = model(x, every_step=True)[:-1]  # (p, S, B, p + 1): predictions of steps 1..p
+        loss = F.cross_entropy(logits.permute(1, 3, 0, 2), y, reduction="none").mean((1, 2)).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        _clip_per_model(model, 1.0)
+        opt.step()
+        if (u + 1) % cfg["exp2a_check_every"] == 0:
+            ok, _ = evaluate()
+            for i in range(len(seeds)):
+                if ok[i] and first_success[i] is None:
+                    first_success[i] = (u + 1) * B
+    ok, easy = evaluate()
+    return {"success": [float(v) for v in ok], "easy_steps_correct": easy.tolist(),
+            "sequences_to_success": [float(v) if v is not None else float("nan") for v in first_success]}
+
+
+def adding_lstm(cfg: dict, seeds: list[int]) -> dict:
+    """Exp. 4 with the paper's net (2 blocks of 2 cells, 93 weights), all seeds stacked; MSE at the last step, Adam,
+    per-seed gradient-norm clip 1; `adding_sequences` training sequences (Table 7: 74,000 at T = 100)."""
+    T, B = cfg["adding_T"], cfg["adding_batch_size"]
+    torch.manual_seed(seeds[0])
+    model = StackedLSTM1997(len(seeds), 2, 1, blocks=2, block_size=2, input_gate_bias=tuple(cfg["adding_input_gate_bias"]))
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["adding_lr"]["lstm1997_exp4"])
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    len_gen = torch.Generator().manual_seed(seeds[0])
+    for _ in range(cfg["adding_sequences"] // B):
+        x, y = _stacked(adding_batch, gens, B, T=adding_length(T, len_gen))
+        loss = (model(x)[-1, ..., 0] - y).pow(2).mean(1).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        _clip_per_model(model, 1.0)
+        opt.step()
+    return _adding_eval_stacked(lambda x: model(x)[-1, ..., 0], cfg, seeds)
+
+
+def _adding_eval_stacked(predict, cfg: dict, seeds: list[int]) -> dict:
+    """Each seed's net on its own 2,560 fresh test sequences (Table 7), lengths drawn from [T, T + T/10]."""
+    T, n, groups = cfg["adding_T"], cfg["adding_test_sequences"], 10
+    gens = [torch.Generator().manual_seed(20_000 + s) for s in seeds]
+    len_gen = torch.Generator().manual_seed(30_000 + seeds[0])
+    wrong, sq = torch.zeros(len(seeds)), torch.zeros(len(seeds))
+    for _ in range(groups):
+        x, y = _stacked(adding_batch, gens, n // groups, T=adding_length(T, len_gen))
+        with torch.no_grad():
+            err = predict(x) - y
+        wrong, sq = wrong + (err.abs() >= 0.04).float().sum(-1), sq + err.pow(2).sum(-1)
+    return {"wrong": (wrong / n).tolist(), "mse": (sq / n).tolist()}
+
+
+class StackedRNN(torch.nn.Module):
+    """`models` independent tanh RNNs (nn.RNN's arithmetic: h = tanh(W_ih x + b_ih + W_hh h + b_hh)) with a linear
+    read-out at the last step, stacked along a leading axis; full BPTT."""
+
+    def __init__(self, models: int, inputs: int, hidden: int, outputs: int):
+        super().__init__()
+        k = hidden ** -0.5  # nn.RNN's and nn.Linear's default initialisation ranges
+        u = lambda a, *shape: torch.nn.Parameter(torch.empty(models, *shape).uniform_(-a, a))  # noqa: E731
+        self.w_ih, self.w_hh, self.b = u(k, inputs, hidden), u(k, hidden, hidden), u(k, 1, hidden)
+        self.b.data += u(k, 1, hidden).data  # b_ih + b_hh
+        self.w_out, self.b_out = u(k, hidden, outputs), u(k, 1, outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        T, S, B, _ = x.shape
+        net_x = torch.baddbmm(self.b, x.transpose(0, 1).reshape(S, T * B, -1), self.w_ih).view(S, T, B, -1)
+        h = x.new_zeros(S, B, self.w_hh.shape[1])
+        for t in range(T):
+            h = torch.tanh(net_x[:, t] + torch.bmm(h, self.w_hh))
+        return torch.baddbmm(self.b_out, h, self.w_out)  # (S, B, outputs)
+
+
+def adding_rnn(cfg: dict, seeds: list[int]) -> dict:
+    """The comparator on the same sequences and budget: tanh RNNs (BPTT) of `adding_rnn_hidden` units, all seeds
+    stacked, Adam, per-seed clip 1."""
+    T, B = cfg["adding_T"], cfg["adding_batch_size"]
+    torch.manual_seed(seeds[0])
+    model = StackedRNN(len(seeds), 2, cfg["adding_rnn_hidden"], 1)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["adding_lr"]["rnn"])
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    len_gen = torch.Generator().manual_seed(seeds[0])
+    for _ in range(cfg["adding_sequences"] // B):
+        x, y = _stacked(adding_batch, gens, B, T=adding_length(T, len_gen))
+        loss = (model(x)[..., 0] - y).pow(2).mean(1).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        _clip_per_model(model, 1.0)
+        opt.step()
+    return _adding_eval_stacked(lambda x: model(x)[..., 0], cfg, seeds)
+
+
+# ------------------------------------------------------------------------------------------ analogue: Exp. 2b
+def build(cfg: dict, arm: str, symbols: int, hidden: int, outputs: int = 2):
     if arm == "lstm1997":  # 1997 cell, no forget gate, truncated backprop; `hidden` blocks of one cell each
         return lstm1997_classifier(input_size=symbols, num_classes=outputs, blocks=hidden)
-    if arm == "lstm1997_exp4":  # Exp. 4's net: 2 blocks of 2 cells, 93 weights
-        return lstm1997_classifier(input_size=symbols, num_classes=outputs, blocks=2, block_size=2)
     if arm == "torch_lstm_forget_bias":
-        return torch_lstm_classifier(input_size=symbols, num_classes=outputs, hidden=hidden,
-                                     forget_bias=CFG["forget_bias"])
+        return torch_lstm_classifier(input_size=symbols, num_classes=outputs, hidden=hidden, forget_bias=cfg["forget_bias"])
     if arm == "rnn":
         return rnn_classifier(input_size=symbols, num_classes=outputs, hidden=hidden)
     raise ValueError(arm)
 
 
-def train_arm(job: tuple[str, int]) -> float:
+def latch_arm(cfg: dict, job: tuple[str, int]) -> float:
     arm, seed = job
-    c = CFG
     seed_everything(seed)
-    model = build(arm, c["symbols"], c["hidden"])
-    opt = torch.optim.Adam(model.parameters(), lr=c["lr"][arm])
+    model = build(cfg, arm, cfg["symbols"], cfg["hidden"])
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"][arm])
     gen = torch.Generator().manual_seed(seed)
-    for _ in range(c["updates"]):
-        x, y = latch_batch(c["batch_size"], lag=c["lag"], symbols=c["symbols"], gen=gen)
+    for _ in range(cfg["updates"]):
+        x, y = latch_batch(cfg["batch_size"], lag=cfg["lag"], symbols=cfg["symbols"], gen=gen)
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-    x, y = latch_batch(c["test_sequences"], lag=c["lag"], symbols=c["symbols"],
+    x, y = latch_batch(cfg["test_sequences"], lag=cfg["lag"], symbols=cfg["symbols"],
                        gen=torch.Generator().manual_seed(10_000 + seed))
     with torch.no_grad():
         return (model(x).argmax(1) == y).float().mean().item()
 
 
-def adding_arm(job: tuple[str, int]) -> float:
-    """Train one arm on the adding problem (MSE at the last step, Adam, clip 1); the fraction of fresh test sequences
-    processed correctly, i.e. with absolute error below 0.04 at the sequence end (Sec. 5.4)."""
-    arm, seed = job
-    c = CFG
-    seed_everything(seed)
-    model = build(arm, 2, c["adding_hidden"], outputs=1)
-    opt = torch.optim.Adam(model.parameters(), lr=c["adding_lr"][arm])
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(c["adding_updates"]):
-        x, y = adding_batch(c["adding_batch_size"], T=c["adding_T"], gen=gen)
-        loss = F.mse_loss(model(x).squeeze(1), y)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-    x, y = adding_batch(c["adding_test_sequences"], T=c["adding_T"], gen=torch.Generator().manual_seed(20_000 + seed))
-    with torch.no_grad():
-        return ((model(x).squeeze(1) - y).abs() < 0.04).float().mean().item()
+# ------------------------------------------------------------------------------------------ cost per step and weight
+class OpCounter(TorchDispatchMode):
+    """Scalar arithmetic operations of the aten ops run inside it: multiply-adds of matrix products, one per output
+    element of pointwise ops, one per input element of sums; views, copies and concatenations are free."""
+
+    MATMUL = ("mm", "mv", "addmm", "dot")
+
+    def __init__(self):
+        super().__init__()
+        self.ops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        name = func.overloadpacket.__name__
+        if name in self.MATMUL:
+            a, b = args[-2], args[-1]
+            self.ops += a.numel() * (b.shape[-1] if b.dim() == 2 else 1)
+        elif torch.Tag.pointwise in func.tags:
+            self.ops += out.numel()
+        elif name == "sum":
+            self.ops += args[0].numel()
+        return out
 
 
-def macs_per_step_per_weight(hidden: int) -> float:
-    """Multiply-adds of one time step of the 1997 layer (batch 1) per weight: the paper's O(1) (Abstract, Sec. 4)."""
-    layer = on_meta(lambda: LSTM1997(8, blocks=hidden))
-    return count_macs(layer, (1, 8)) / count_params(layer)  # input (T=1, batch=1, 8): one step
+def learning_ops_per_weight(algorithm: str, blocks: int, inputs: int = 8) -> float:
+    """Arithmetic of one time step of a learning algorithm (forward, its state update and the weight gradient of an
+    error at that step) / its number of weights, on the meta device. 'lstm': the 1997 algorithm for `blocks` blocks of
+    one cell (truncated partials, Appendix A.1); 'rtrl': full RTRL for a fully recurrent tanh net of the same number
+    of hidden units (3 per block)."""
+    hidden = 3 * blocks
+    with torch.device("meta"):
+        W, x, target = torch.zeros(hidden, inputs + hidden + 1), torch.zeros(inputs), torch.zeros(1)
+        if algorithm == "lstm":
+            W_out = torch.zeros(1, blocks + 1)
+            state, step = truncated_rtrl_init(W, blocks), partial(truncated_rtrl_step, blocks=blocks)
+        else:
+            W_out = torch.zeros(1, hidden + 1)
+            state, step = rtrl_init(W), rtrl_step
+        with OpCounter() as counter:
+            step(W, W_out, state, x, target)
+    return counter.ops / (W.numel() + W_out.numel())
+
+
+# ------------------------------------------------------------------------------------------ the stage
+def _paper_job(cfg: dict, job):
+    kind, arg = job
+    if kind == "exp2a":
+        return exp2a(cfg, arg)
+    if kind == "adding_lstm":
+        return adding_lstm(cfg, arg)
+    if kind == "adding_rnn":
+        return adding_rnn(cfg, arg)
+    return latch_arm(cfg, arg)
 
 
 def measure(cfg: dict, run) -> dict:
-    CFG.clear()
-    CFG.update(cfg)
     seeds = run.seeds(cfg["seeds"])
-    arms = cfg["arms"]
-    accs = map_seeds(train_arm, [(a, s) for a in arms for s in seeds], label="arm,seed")
-    by_arm = {a: accs[i * len(seeds):(i + 1) * len(seeds)] for i, a in enumerate(arms)}
+    pseeds = run.seeds(cfg["paper_seeds"])
+    jobs = ([("adding_lstm", pseeds), ("exp2a", pseeds), ("adding_rnn", pseeds)]
+            + [("latch", (a, s)) for a in cfg["arms"] for s in seeds])
+    out = map_seeds(partial(_paper_job, cfg), jobs, label="job")
+    add_lstm, e2a, add_rnn = out[0], out[1], out[2]
+    latch = {a: [out[3 + i * len(seeds) + j] for j in range(len(seeds))] for i, a in enumerate(cfg["arms"])}
 
-    adding_arms = cfg["adding_arms"]
-    correct = map_seeds(adding_arm, [(a, s) for a in adding_arms for s in seeds[:cfg["adding_seeds"]]],
-                        label="adding arm,seed")
-    n = cfg["adding_seeds"]
-    adding = {a: correct[i * n:(i + 1) * n] for i, a in enumerate(adding_arms)}
-
-    exp4 = lstm1997_classifier(input_size=2, num_classes=1, blocks=2, block_size=2)  # Exp. 4 (adding problem)
+    exp4 = lstm1997_classifier(input_size=2, num_classes=1, blocks=2, block_size=2)
+    sizes = cfg["complexity_blocks"]
+    lstm_cost = [learning_ops_per_weight("lstm", b) for b in sizes]
+    rtrl_cost = [learning_ops_per_weight("rtrl", b) for b in sizes]
     metrics = {
         "weights_exp4_counted": count_params(exp4),
         "weights_exp4_rule": weight_count_1997(inputs=2, outputs=1, blocks=2, block_size=2),
-        "macs_per_step_per_weight": [macs_per_step_per_weight(h) for h in cfg["complexity_hidden"]],
-        **{f"latch_acc_{a}": by_arm[a] for a in arms},
-        "latch_acc_lstm1997_minus_rnn": [a - b for a, b in zip(by_arm["lstm1997"], by_arm["rnn"])],
-        **{f"adding_correct_{a}": adding[a] for a in adding_arms},
-        **{f"adding_wrong_{a}": [1 - v for v in adding[a]] for a in adding_arms},
-        "adding_correct_torch_lstm_minus_rnn": [a - b for a, b in zip(adding["torch_lstm_forget_bias"], adding["rnn"])],
+        "learning_ops_per_step_and_weight_lstm": lstm_cost,
+        "learning_ops_per_step_and_weight_rtrl": rtrl_cost,
+        "lstm_ops_per_weight_growth": lstm_cost[-1] / lstm_cost[0],
+        "rtrl_ops_per_weight_growth": rtrl_cost[-1] / rtrl_cost[0],
+        "exp2a_success_lstm1997": e2a["success"],
+        "exp2a_easy_steps_correct_lstm1997": e2a["easy_steps_correct"],
+        "exp2a_sequences_to_success_lstm1997": e2a["sequences_to_success"],
+        "adding_wrong_lstm1997_exp4": add_lstm["wrong"],
+        "adding_test_mse_lstm1997_exp4": add_lstm["mse"],
+        "adding_wrong_rnn": add_rnn["wrong"],
+        "adding_test_mse_rnn": add_rnn["mse"],
+        "adding_correct_lstm1997_exp4_minus_rnn": [r - w for r, w in zip(add_rnn["wrong"], add_lstm["wrong"])],
+        **{f"latch_acc_{a}": latch[a] for a in cfg["arms"]},
+        "latch_acc_lstm1997_minus_rnn": [a - b for a, b in zip(latch["lstm1997"], latch["rnn"])],
     }
-    return {"seeds": seeds, "metrics": metrics,
-            "setting": {"task": f"Exp. 2b analogue: class symbol then {cfg['lag']} random distractors, "
-                                f"{cfg['symbols']}-symbol one-hot alphabet, on-line generated sequences",
-                        "arms": arms, "hidden": cfg["hidden"], "updates": cfg["updates"],
-                        "batch_size": cfg["batch_size"], "optimizer": f"Adam, lr per arm {cfg['lr']}, grad-norm clip 1",
-                        "test_sequences": cfg["test_sequences"],
-                        "complexity_hidden": cfg["complexity_hidden"],
-                        "adding_problem": {"task": f"Exp. 4, fixed length T = {cfg['adding_T']}, correct if |error| "
-                                                   "< 0.04 at the end", "arms": adding_arms,
-                                           "seeds": seeds[:n],
-                                           **{k[7:]: cfg[k] for k in ("adding_hidden", "adding_updates",
-                                                                      "adding_batch_size", "adding_lr",
-                                                                      "adding_test_sequences")},
-                                           "optimizer": "Adam, MSE, grad-norm clip 1",
-                                           "lstm1997_exp4": "2 blocks of 2 cells, 93 weights (Exp. 4)"}}}
+    metrics["exp2a_sequences_to_success_lstm1997"] = [v if v == v else -1.0 for v in metrics["exp2a_sequences_to_success_lstm1997"]]
+    return {"seeds": seeds, "metrics": metrics, "setting": {
+        "complexity": f"one time step of each learning algorithm on the meta device, {sizes} blocks of one cell, 8 inputs",
+        "exp2a": {"p": cfg["exp2a_p"], "coding": "one-hot, p + 1 symbols", "blocks": cfg["exp2a_blocks"],
+                  "readout": "softmax over p + 1 outputs from the cells and the input", "optimizer": f"Adam {cfg['exp2a_lr']}",
+                  "batch_size": cfg["exp2a_batch_size"], "sequences": cfg["exp2a_sequences"], "seeds": pseeds},
+        "adding_problem": {"T": cfg["adding_T"], "lengths": "one per minibatch, uniform in [T, T + T/10]",
+                           "lstm": "1997 cells, 2 blocks of 2 (93 weights), stacked seeds",
+                           "rnn_hidden": cfg["adding_rnn_hidden"], "optimizer": f"Adam {cfg['adding_lr']}, MSE, clip 1",
+                           "batch_size": cfg["adding_batch_size"], "sequences": cfg["adding_sequences"],
+                           "test_sequences": cfg["adding_test_sequences"], "seeds": pseeds},
+        "latch_analogue": {"task": f"Exp. 2b analogue: class symbol then {cfg['lag']} random distractors, "
+                                   f"{cfg['symbols']}-symbol one-hot alphabet", "arms": cfg["arms"], "hidden": cfg["hidden"],
+                           "updates": cfg["updates"], "batch_size": cfg["batch_size"],
+                           "optimizer": f"Adam, lr per arm {cfg['lr']}, grad-norm clip 1",
+                           "test_sequences": cfg["test_sequences"]}}}

@@ -1,20 +1,22 @@
 """MobileNet v1: parameters and multiply-adds of Tables 2-7 (exact, meta device), and on sklearn's digits the
-accuracy cost of depthwise-separable convolutions (Table 4) and thinner vs shallower nets (Table 5), scaled down.
+accuracy cost of depthwise-separable convolutions (Table 4), scaled down.
 Full profile: ImageNet top-1 of 1.0 MobileNet-224, and of Table 5's 0.75 MobileNet vs Shallow MobileNet.
 """
 from __future__ import annotations
+
+import functools
 
 from torch import nn
 
 from implementations.mobilenet import SHALLOW_ROWS, layer_type, mobilenet
 from implementations.vgg import vgg
-from pipelines.shared.common import map_seeds
+from pipelines.shared.common import map_arms
 from pipelines.shared.imagenet import imagenet_top1_top5
 from pipelines.shared.small_vision import digits_accuracy
 from pipelines.shared.structural import count_macs, count_params, on_meta
 from pipelines.shared.train import seed_everything
 
-CFG: dict = {}
+ARMS = ("separable", "full_conv")  # Table 4 scaled down (Table 5's pair is only checked at the full profile)
 
 
 def weights(model: nn.Module) -> int:
@@ -71,43 +73,35 @@ def structure() -> dict:
     return m
 
 
-def mini(separable_convs: bool = True, alpha: float | None = None, skip_rows: tuple[int, ...] = ()):
-    c = CFG
-    return lambda: mobilenet(alpha=alpha or c["alpha"], num_classes=10, in_channels=1, separable_convs=separable_convs,
-                             blocks=c["blocks"], stem_stride=1, skip_rows=skip_rows)
+def mini(cfg: dict, separable_convs: bool = True, alpha: float | None = None, skip_rows: tuple[int, ...] = ()):
+    return lambda: mobilenet(alpha=alpha or cfg["alpha"], num_classes=10, in_channels=1,
+                             separable_convs=separable_convs, blocks=cfg["blocks"], stem_stride=1, skip_rows=skip_rows)
 
 
-def mini_thinner_and_shallower():
-    """Table 5 scaled down: from the mini net, a thinner one (width thin_alpha, every row) and a shallower one (width
-    alpha, the stride-1 rows that repeat a width left out, as the paper leaves out its repeated 14x14x512 rows)."""
-    return mini(alpha=CFG["thin_alpha"]), mini(skip_rows=tuple(CFG["shallow_skip_rows"]))
+def builders(cfg: dict) -> dict:
+    """The two scaled-down nets: stem + first rows of Table 1 with depthwise-separable blocks, and the same with full
+    3x3 convolutions (Table 4)."""
+    return {"separable": mini(cfg, True), "full_conv": mini(cfg, False)}
 
 
-def arms(seed: int) -> dict:
-    thin, shallow = mini_thinner_and_shallower()
-    return {"separable": digits_accuracy(mini(True), seed, CFG), "full_conv": digits_accuracy(mini(False), seed, CFG),
-            "thinner": digits_accuracy(thin, seed, CFG), "shallower": digits_accuracy(shallow, seed, CFG)}
+def train_arm(cfg: dict, job: tuple) -> float:
+    arm, seed = job
+    return digits_accuracy(builders(cfg)[arm], seed, cfg)
 
 
 def measure(cfg: dict, run) -> dict:
-    CFG.clear()
-    CFG.update(cfg)
     metrics = structure()
     if run.profile == "full":
         return measure_full(cfg, run, metrics)
     seeds = run.seeds(cfg["seeds"])
-    acc = map_seeds(arms, seeds)
-    m_sep, m_full = on_meta(mini(True)), on_meta(mini(False))
-    m_thin, m_shallow = (on_meta(b) for b in mini_thinner_and_shallower())
+    res = map_arms(functools.partial(train_arm, cfg), ARMS, seeds)
+    b = builders(cfg)
+    m_sep, m_full = on_meta(b["separable"]), on_meta(b["full_conv"])
     metrics.update({
-        "test_acc_mini_separable": [a["separable"] for a in acc], "test_acc_mini_full_conv": [a["full_conv"] for a in acc],
-        "test_acc_separable_minus_full_conv": [a["separable"] - a["full_conv"] for a in acc],
+        "test_acc_mini_separable": res["separable"], "test_acc_mini_full_conv": res["full_conv"],
+        "test_acc_separable_minus_full_conv": [a - f for a, f in zip(res["separable"], res["full_conv"])],
         "macs_ratio_mini_full_over_separable": count_macs(m_full, (1, 8, 8)) / count_macs(m_sep, (1, 8, 8)),
         "params_ratio_mini_full_over_separable": weights(m_full) / weights(m_sep),
-        "test_acc_mini_thinner": [a["thinner"] for a in acc], "test_acc_mini_shallower": [a["shallower"] for a in acc],
-        "test_acc_thinner_minus_shallower": [a["thinner"] - a["shallower"] for a in acc],
-        "macs_ratio_mini_thinner_over_shallower": count_macs(m_thin, (1, 8, 8)) / count_macs(m_shallow, (1, 8, 8)),
-        "params_ratio_mini_thinner_over_shallower": weights(m_thin) / weights(m_shallow),
     })
     setting = {
         "structure": "MobileNet v1 of Table 1 built on the meta device at 224x224 (and 192/160/128); parameters = conv "
@@ -115,8 +109,6 @@ def measure(cfg: dict, run) -> dict:
         "data": "sklearn digits 8x8, 1,258 train / 539 test, split seeded by the seed",
         "models": f"stem (stride 1) + first {cfg['blocks']} rows of Table 1, alpha {cfg['alpha']}: depthwise separable vs "
                   f"full 3x3 convolutions (Table 4's comparison)",
-        "table5": f"thinner (alpha {cfg['thin_alpha']}, every row) vs shallower (alpha {cfg['alpha']}, rows "
-                  f"{cfg['shallow_skip_rows']} left out) at about equal multiply-adds",
         "training": f"SGD momentum 0.9, lr {cfg['lr']}, batch {cfg['batch_size']}, {cfg['epochs']} epochs",
     }
     return {"seeds": seeds, "metrics": metrics, "setting": setting}

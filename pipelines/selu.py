@@ -1,17 +1,24 @@
 """SELU stage: the constants and the contraction solved from the paper's equations, Monte-Carlo self-normalisation
-and alpha dropout, and the deep SNN-vs-ReLU-FNN comparison on digits."""
+and alpha dropout, and the deep SNN-vs-ReLU-FNN comparison on digits (paired seeds)."""
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
 
-from implementations.selu import (SELU_ALPHA, SELU_LAMBDA, alpha_dropout, jacobian, mlp, moments,
-                                  solve_constants)
+from implementations.selu import (
+    SELU_ALPHA,
+    SELU_LAMBDA,
+    alpha_dropout,
+    jacobian,
+    mlp,
+    moments,
+    solve_constants,
+)
 from pipelines.shared import data
 from pipelines.shared.common import map_seeds
 from pipelines.shared.train import accuracy, fit, make_optimizer
-
-_CFG: dict = {}
 
 
 def analytic() -> dict:
@@ -29,10 +36,9 @@ def analytic() -> dict:
             "moment_map_distance_to_fixed_point_after_20_layers": worst}
 
 
-def _monte_carlo(seed: int) -> dict:
+def monte_carlo(c: dict, seed: int) -> dict:
     """Propagate N(0, v) inputs through `depth` random dense layers (LeCun-normal) and read the last layer's
-    moments; alpha dropout on 10^6 SELU outputs."""
-    c = _CFG
+    moments; alpha dropout on c["dropout_samples"] SELU outputs."""
     g = torch.Generator().manual_seed(seed)
     out = {}
     for act, v0 in (("selu", 1.0), ("selu_from_0.3", 0.3), ("selu_from_3", 3.0), ("relu", 1.0), ("tanh", 1.0)):
@@ -47,45 +53,54 @@ def _monte_carlo(seed: int) -> dict:
     for q in (0.95, 0.9, 0.8):
         d = alpha_dropout(z, q, generator=g)
         out[f"dropout_{q}"] = (d.mean().item(), d.var().item())
+        # positive control: the same dropped units set to alpha' without the affine correction a x + b
+        keep = torch.rand(z.shape, generator=g) < q
+        u = torch.where(keep, z, torch.full_like(z, -SELU_LAMBDA * SELU_ALPHA))
+        out[f"uncorrected_{q}"] = (u.mean().item(), u.var().item())
     return out
 
 
-def _snn_vs_fnn(seed: int) -> dict:
-    c = _CFG
+def snn_vs_fnn(c: dict, seed: int, arms: tuple[str, str] = ("selu", "relu_bn")) -> dict:
+    """Both nets from the same seed (same split, same batch order): test accuracy of each. `arms` names the
+    activation of the SNN arm and of the FNN arm (ReLU + He + batch norm, Sec. 4's BatchNorm FNN); ("relu_bn",
+    "relu_bn") is the broken version used in the tests."""
     (Xtr, ytr), (Xte, yte) = data.digits(flatten=True, standardize=True, split_seed=0)
     Xtr, ytr = Xtr[:c.get("train_limit")], ytr[:c.get("train_limit")]
     out = {}
-    for act in ("selu", "relu"):
+    for role, act in zip(("snn", "fnn"), arms):
         torch.manual_seed(seed)
         model = mlp(in_features=64, num_classes=10, width=c["width"], depth=c["depth"], activation=act)
         opt = make_optimizer(model.parameters(), name="sgd", lr=c["lr"], momentum=0.9)
         fit(model, Xtr, ytr, epochs=c["epochs"], batch_size=c["batch_size"], seed=seed, optimizer=opt)
-        out[act] = accuracy(model, Xte, yte)
+        out[role] = accuracy(model, Xte, yte)
     return out
 
 
 def measure(cfg: dict, run) -> dict:
-    _CFG.update(cfg)
     metrics = analytic()
     seeds = run.seeds(cfg["seeds"])
-    mc = map_seeds(_monte_carlo, range(cfg["mc_seeds"]), label="monte-carlo seed")
+    mc = map_seeds(functools.partial(monte_carlo, cfg), run.seeds(cfg["mc_seeds"]), label="monte-carlo seed")
     for key, name in (("selu", "selu"), ("relu", "relu_lecun"), ("tanh", "tanh"), ("selu_from_0.3", "selu_from_var_0.3"),
                       ("selu_from_3", "selu_from_var_3")):
+        metrics[f"{name}_mean_deep"] = [r[key][0] for r in mc]
         metrics[f"{name}_abs_mean_deep"] = [abs(r[key][0]) for r in mc]
         metrics[f"{name}_var_deep"] = [r[key][1] for r in mc]
     for q in (0.95, 0.9, 0.8):
+        metrics[f"alpha_dropout_q{q}_mean"] = [r[f"dropout_{q}"][0] for r in mc]
         metrics[f"alpha_dropout_q{q}_abs_mean"] = [abs(r[f"dropout_{q}"][0]) for r in mc]
+        metrics[f"uncorrected_dropout_q{q}_mean"] = [r[f"uncorrected_{q}"][0] for r in mc]
+        metrics[f"uncorrected_dropout_q{q}_var"] = [r[f"uncorrected_{q}"][1] for r in mc]
         metrics[f"alpha_dropout_q{q}_var"] = [r[f"dropout_{q}"][1] for r in mc]
-    runs = map_seeds(_snn_vs_fnn, seeds)
-    metrics["test_acc_snn"] = [r["selu"] for r in runs]
-    metrics["test_acc_fnn_relu"] = [r["relu"] for r in runs]
-    metrics["test_acc_snn_minus_fnn"] = [r["selu"] - r["relu"] for r in runs]
+    runs = map_seeds(functools.partial(snn_vs_fnn, cfg), seeds)
+    metrics["test_acc_snn"] = [r["snn"] for r in runs]
+    metrics["test_acc_fnn_relu"] = [r["fnn"] for r in runs]
+    metrics["test_acc_snn_minus_fnn"] = [r["snn"] - r["fnn"] for r in runs]
     setting = {"analytic": "closed-form moment map g (Eq. 4-5), scipy fsolve for (alpha, lambda), central differences for the Jacobian",
                "monte_carlo": f"{cfg['mc_samples']} N(0, v) inputs through {cfg['mc_depth']} random dense layers of width "
                               f"{cfg['mc_width']} (LeCun-normal; half the depth from v = 0.3 and 3); alpha dropout on "
                               f"{cfg['dropout_samples']} SELU outputs",
                "snn_vs_fnn": f"sklearn digits standardised, 70/30 split; {cfg['depth']} layers x {cfg['width']} units, "
-                             f"SELU + LeCun-normal vs ReLU + He, no normalisation; SGD lr {cfg['lr']} momentum 0.9, batch "
+                             f"SELU + LeCun-normal (no normalisation) vs ReLU + He + batch norm; SGD lr {cfg['lr']} momentum 0.9, batch "
                              f"{cfg['batch_size']}, {cfg['epochs']} epochs"}
     setting["seeds"] = f"{cfg['mc_seeds']} Monte-Carlo seeds, {cfg['seeds']} training seeds"
     return {"seeds": seeds, "metrics": metrics, "setting": setting}

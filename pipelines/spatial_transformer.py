@@ -4,19 +4,20 @@ ST-FCN vs FCN on rotated-translated-scaled (RTS) digits: lower test error, poses
 cpu: sklearn's digits (16 px) on a 32 px canvas; full: MNIST (28 px) on a 42 px canvas, as the paper's RTS set."""
 from __future__ import annotations
 
+import functools
 import math
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from implementations.spatial_transformer import affine_warp, cnn, fcn, identity_theta, st_cnn, st_fcn
+from implementations.spatial_transformer import (SpatialTransformer, affine_warp, cnn, fcn, identity_theta, st_cnn,
+                                                 st_cnn_multi, st_fcn, svhn_cnn)
 from pipelines.shared import data
 from pipelines.shared.common import map_seeds
+from pipelines.shared.structural import count_macs, on_meta
 from pipelines.shared.train import accuracy, fit, make_optimizer, seed_everything
 
-_CFG: dict = {}
 BUILDERS = {"fcn": fcn, "st_fcn": st_fcn, "cnn": cnn, "st_cnn": st_cnn}
 
 
@@ -95,9 +96,8 @@ def pose_spread_ratios(model, x: torch.Tensor, pose: torch.Tensor) -> tuple[floa
 
 
 # ------------------------------------------------------------------------------------------------- training
-def _train_arm(job: tuple[str, int]) -> dict:
+def _train_arm(cfg: dict, job: tuple[str, int]) -> dict:
     arm, seed = job
-    cfg = _CFG
     (xtr, ytr), (xte, yte, pose) = cfg["data"]
     seed_everything(seed)
     model = BUILDERS[arm](image_size=cfg["canvas"])
@@ -119,23 +119,30 @@ def _train_arm(job: tuple[str, int]) -> dict:
     return out
 
 
-def overhead_ratio(cfg: dict) -> float:
-    """Seconds per forward + backward of ST-CNN over CNN on one batch, one thread, median of repeats (Sec. 4.2)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    x = torch.rand(cfg["batch_size"], 1, cfg["canvas"], cfg["canvas"])
-    y = torch.randint(0, 10, (cfg["batch_size"],))
-    times = {}
-    for arm in ("cnn", "st_cnn"):
-        model = BUILDERS[arm](image_size=cfg["canvas"])
-        runs = []
-        for i in range(cfg["timing_repeats"] + 1):
-            t0 = time.perf_counter()
-            F.cross_entropy(model(x), y).backward()
-            runs.append(time.perf_counter() - t0)
-        times[arm] = float(np.median(runs[1:]))
-    torch.set_num_threads(threads)
-    return times["st_cnn"] / times["cnn"]
+def sampler_macs(model: torch.nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Multiply-adds of the grid generators and bilinear samplers (which torch's FLOP counter does not see), one
+    forward pass of a single input: per output location 6 for T_theta (Eq. 1), per output value 4 for the bilinear
+    weights of its four neighbours (Eq. 5)."""
+    shapes = []
+    hooks = [m.register_forward_hook(lambda m, i, o: shapes.append(o.shape)) for m in model.modules()
+             if isinstance(m, SpatialTransformer)]
+    with torch.no_grad():
+        model(torch.zeros((1, *input_shape), device="meta"))
+    for h in hooks:
+        h.remove()
+    return sum(6 * h * w + 4 * c * h * w for _, c, h, w in shapes)
+
+
+def overhead_macs(size: int, **kw) -> dict:
+    """Sec. 4.2: "In terms of computation speed, the ST-CNN Multi model is only 6% slower (forward and backward
+    pass) than the CNN". The computation of the built SVHN CNN and ST-CNN Multi (meta device, size x size RGB input):
+    convolutions and fully connected layers by torch's FLOP counter, plus the samplers; the backward pass of each
+    layer costs a fixed multiple of its forward pass, so the forward ratio is the forward + backward ratio."""
+    shape = (3, size, size)
+    cnn_macs = count_macs(on_meta(lambda: svhn_cnn(image_size=size, **kw)), shape)
+    st = on_meta(lambda: st_cnn_multi(image_size=size, **kw))
+    st_macs = count_macs(st, shape) + sampler_macs(st, shape)
+    return {"macs_svhn_cnn": cnn_macs, "macs_st_cnn_multi": st_macs, "macs_ratio_st_cnn_multi_over_cnn": st_macs / cnn_macs}
 
 
 def save_examples(path, before: torch.Tensor, after: torch.Tensor) -> None:
@@ -158,26 +165,26 @@ def save_examples(path, before: torch.Tensor, after: torch.Tensor) -> None:
 
 
 def measure(cfg: dict, run) -> dict:
-    global _CFG
     seeds, arms = run.seeds(cfg["seeds"]), list(cfg["arms"])
-    _CFG = {**cfg, "device": run.device, "data": rts_data(cfg)}
+    cfg = {**cfg, "device": run.device, "data": rts_data(cfg)}
     metrics = sampler_checks()
-    metrics["time_ratio_st_cnn_over_cnn"] = overhead_ratio(cfg)
-
+    metrics.update(overhead_macs(cfg["svhn_size"]))
     jobs = [(a, s) for s in seeds for a in arms]
-    results = dict(zip(jobs, map_seeds(_train_arm, jobs, label="arm, seed") if run.device == "cpu"
-                       else [_train_arm(j) for j in jobs]))
+    outs = (map_seeds(functools.partial(_train_arm, cfg), jobs, label="arm, seed") if run.device == "cpu"
+            else [_train_arm(cfg, j) for j in jobs])
+    results = dict(zip(jobs, outs))
     for arm in arms:
         metrics[f"test_error_{arm}"] = [results[arm, s]["test_error"] for s in seeds]
     for base in ("fcn", "cnn"):
         if base in arms and f"st_{base}" in arms:
-            metrics[f"error_ratio_st_{base}_over_{base}"] = [
-                results[f"st_{base}", s]["test_error"] / max(results[base, s]["test_error"], 1e-9) for s in seeds]
+            metrics[f"log_error_ratio_st_{base}_over_{base}"] = [
+                math.log(max(results[f"st_{base}", s]["test_error"], 1e-4) / max(results[base, s]["test_error"], 1e-4))
+                for s in seeds]
             metrics[f"test_error_st_{base}_minus_{base}"] = [
                 results[f"st_{base}", s]["test_error"] - results[base, s]["test_error"] for s in seeds]
     st = next(a for a in arms if a.startswith("st_"))
-    metrics["pose_angle_spread_ratio"] = [results[st, s]["angle_ratio"] for s in seeds]
-    metrics["pose_shift_spread_ratio"] = [results[st, s]["shift_ratio"] for s in seeds]
+    metrics["log_pose_angle_spread_ratio"] = [math.log(results[st, s]["angle_ratio"]) for s in seeds]
+    metrics["log_pose_shift_spread_ratio"] = [math.log(results[st, s]["shift_ratio"]) for s in seeds]
     save_examples(run.figures / "st_examples.png", *results[st, seeds[0]]["example"])
 
     setting = {"data": f"{cfg['source']} ({cfg['digit_size']} px digits) on a {cfg['canvas']} px canvas, RTS: "
@@ -185,5 +192,8 @@ def measure(cfg: dict, run) -> dict:
                        f"shift +-{cfg['max_shift']} of the side; {cfg['distortions_train']} distortions per training "
                        f"digit, {cfg['distortions_test']} per test digit",
                "arms": arms, "epochs": cfg["epochs"], "optimizer": f"Adam lr {cfg['lr']} (localisation x "
-               f"{cfg['loc_lr_factor']}), batch {cfg['batch_size']}", "pose_metrics_from": st}
+               f"{cfg['loc_lr_factor']}), batch {cfg['batch_size']}", "pose_metrics_from": st,
+               "overhead": f"multiply-adds of the built SVHN CNN (8 conv + 3 fully connected layers) and ST-CNN Multi "
+                           f"(4 transformers, FC 32-32 localisation), {cfg['svhn_size']}x{cfg['svhn_size']} RGB input, "
+                           f"samplers included"}
     return {"seeds": seeds, "metrics": metrics, "setting": setting}

@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import functools  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -17,7 +18,7 @@ import torch.nn.functional as F  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
 from implementations.unet import output_size, unet, weight_map, weighted_cross_entropy  # noqa: E402
-from pipelines.shared.common import map_seeds, progress  # noqa: E402
+from pipelines.shared.common import map_arms, progress  # noqa: E402
 from pipelines.shared.data import DataUnavailable, touching_discs  # noqa: E402
 from pipelines.shared.structural import count_params, on_meta  # noqa: E402
 from pipelines.shared.train import seed_everything  # noqa: E402
@@ -28,13 +29,9 @@ def scenes(cfg: dict, n: int, seed: int):
                           seed=seed)
 
 
-_CFG: dict = {}  # the stage's settings, set before the forked workers start
-
-
-def train_and_score(job: tuple) -> dict:
+def train_and_score(cfg: dict, job: tuple) -> dict:
     """One arm at one seed: train a padded U-Net, report foreground IoU and border recall on the test scenes."""
     arm, seed = job
-    cfg = _CFG
     X, inst, y, _ = scenes(cfg, cfg["train_images"], seed=1000 + seed)
     Xte, _, yte, border_te = scenes(cfg, cfg["test_images"], seed=5000)  # one fixed test set for every run
     y = (y > 0).long()
@@ -143,13 +140,14 @@ def standardize(images: np.ndarray) -> torch.Tensor:
     return (x - x.mean((2, 3), keepdim=True)) / x.std((2, 3), keepdim=True).clamp_min(1e-6)
 
 
-def predict_whole(model, x: torch.Tensor, device: str, multiple: int) -> torch.Tensor:
-    """Class map of whole images: mirror-padded to a multiple of 2^depth (the paper's mirroring of the border)."""
+def predict_whole(model, x: torch.Tensor, device: str, multiple: int, *, proba: bool = False) -> torch.Tensor:
+    """Class map of whole images (or, proba=True, the soft-max class probabilities): mirror-padded to a multiple of
+    2^depth (the paper's mirroring of the border)."""
     h, w = x.shape[-2:]
     ph, pw = -h % multiple, -w % multiple
     with torch.no_grad():
-        out = model(F.pad(x.to(device), (0, pw, 0, ph), mode="reflect"))
-    return out[..., :h, :w].argmax(1).cpu()
+        out = model(F.pad(x.to(device), (0, pw, 0, ph), mode="reflect"))[..., :h, :w]
+    return out.softmax(1).cpu() if proba else out.argmax(1).cpu()
 
 
 def train_real(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, cfg: dict, seed: int, device: str, desc: str):
@@ -193,6 +191,65 @@ def rand_error(segments_true: np.ndarray, segments_pred: np.ndarray) -> float:
     return float(1.0 - 2 * split * merge / (split + merge))
 
 
+_SIMPLE: np.ndarray | None = None
+
+
+def simple_point_table() -> np.ndarray:
+    """For each of the 512 binary 3x3 patches (bit 3 * row + col), whether its centre is a simple point for
+    4-connected foreground and 8-connected background: flipping it changes no topology. Bertrand & Malandain's
+    topological numbers (1994), as the ISBI 2012 challenge's WarpingError.simple2D computes them: T4 = the
+    4-connected foreground components of the 8-neighbourhood (centre left out) that touch a 4-neighbour, T8 = the
+    8-connected background components of the 8-neighbourhood; simple when both are 1."""
+    global _SIMPLE
+    if _SIMPLE is None:
+        four = ndimage.generate_binary_structure(2, 1)
+        eight = np.ones((3, 3), bool)
+        cross = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], bool)
+        table = np.zeros(512, bool)
+        for code in range(512):
+            patch = ((code >> np.arange(9)) & 1).reshape(3, 3).astype(bool)
+            fg, bg = patch.copy(), ~patch
+            fg[1, 1] = bg[1, 1] = False
+            lab_fg = ndimage.label(fg, four)[0]
+            t4 = len(np.unique(lab_fg[cross & (lab_fg > 0)]))
+            t8 = ndimage.label(bg, eight)[1]
+            table[code] = t4 == 1 and t8 == 1
+        _SIMPLE = table
+    return _SIMPLE
+
+
+def warping_error(truth: np.ndarray, proposal: np.ndarray, threshold: float = 0.5) -> float:
+    """The ISBI 2012 challenge's warping error (Jain et al., CVPR 2010), as its Fiji implementation
+    (trainableSegmentation.metrics.WarpingError, simplePointWarp2d) computes it for one slice.
+
+    truth: binary labels, 1 = cell interior (the 255 of train-labels.tif), 0 = membrane. proposal: the probability
+    of 'cell interior' in [0, 1], binarised at `threshold`. The truth is warped towards the binarised proposal by
+    flipping only simple points (4-connected cells, 8-connected membrane), mismatches taken in order of the
+    proposal's confidence |p - threshold|, pass after pass until a pass changes nothing; the warping error is the
+    fraction of pixels that still disagree: the topological mistakes (splits, mergers, missing or extra objects
+    and holes) that no topology-preserving deformation of the truth can remove."""
+    table = simple_point_table()
+    h, w = truth.shape
+    src = np.zeros((h + 2, w + 2), np.uint8)  # zero frame: the membrane around the image, no border checks
+    src[1:-1, 1:-1] = truth > 0
+    real = np.zeros((h + 2, w + 2))
+    real[1:-1, 1:-1] = proposal
+    target = (real > threshold).astype(np.uint8)
+    weights = 1 << np.arange(9).reshape(3, 3)
+    diff, before = -1, None
+    while True:
+        ys, xs = np.nonzero(src != target)
+        diff = len(ys)
+        if diff == 0 or diff == before:
+            break
+        before = diff
+        order = np.lexsort((ys, xs, -np.abs(real[ys, xs] - threshold)))  # most confident first; x, then y on ties
+        for y, x in zip(ys[order], xs[order]):
+            if table[int((src[y - 1:y + 2, x - 1:x + 2] * weights).sum())]:
+                src[y, x] ^= 1
+    return diff / (h * w)
+
+
 def seg_measure(instances_true: np.ndarray, foreground_pred: np.ndarray) -> float:
     """The Cell Tracking Challenge's SEG: mean over true objects of the Jaccard index with the predicted connected
     component covering more than half of it (0 when there is none)."""
@@ -215,10 +272,13 @@ def isbi_run(cfg: dict, seed: int, device: str) -> dict:
     X, membrane = standardize(images), torch.tensor(labels == 0, dtype=torch.long)
     w = torch.ones(membrane.shape)  # the EM stack is trained without the border weights (Eq. 2 is for the cells)
     model = train_real(X[:n], membrane[:n], w[:n], cfg, seed, device, f"isbi seed {seed}")
-    pred = predict_whole(model, X[n:], device, 2 ** cfg["real_depth"]).numpy()
+    cell_proba = predict_whole(model, X[n:], device, 2 ** cfg["real_depth"], proba=True)[:, 0].numpy()
+    pred = (cell_proba <= 0.5).astype(np.int64)  # 1 = membrane, as `membrane`
     truth = membrane[n:].numpy()
     rand = [rand_error(ndimage.label(t == 0)[0], ndimage.label(p == 0)[0]) for t, p in zip(truth, pred)]
-    return {"pixel_error": float((pred != truth).mean()), "rand_error": float(np.mean(rand))}
+    warp = [warping_error(t == 0, p) for t, p in zip(truth, cell_proba)]
+    return {"pixel_error": float((pred != truth).mean()), "rand_error": float(np.mean(rand)),
+            "warping_error": float(np.mean(warp))}
 
 
 def cell_tracking_run(cfg: dict, seed: int, device: str, dataset: str = "phc_u373") -> float:
@@ -234,10 +294,11 @@ def cell_tracking_run(cfg: dict, seed: int, device: str, dataset: str = "phc_u37
 
 def measure_real(cfg: dict, run) -> tuple[dict, dict]:
     cfg = {**cfg, "show_progress": run.show_progress}
-    seeds = list(range(cfg["real_seeds"]))
+    seeds = run.seeds(cfg["real_seeds"])
     isbi = [isbi_run(cfg, s, run.device) for s in seeds]
     metrics = {"isbi_heldout_pixel_error": [r["pixel_error"] for r in isbi],
                "isbi_heldout_rand_error": [r["rand_error"] for r in isbi],
+               "isbi_heldout_warping_error": [r["warping_error"] for r in isbi],
                **{f"{d}_heldout_seg": [cell_tracking_run(cfg, s, run.device, d) for s in seeds] for d in CELL_TRACKING}}
     model = (f"U-Net base {cfg['real_base']}, depth {cfg['real_depth']}, padded 3x3 convs; Adam lr {cfg['real_lr']}, "
              f"{cfg['real_steps']} steps of {cfg['real_batch_size']} random {cfg['real_crop']}^2 crops with flips and "
@@ -245,8 +306,9 @@ def measure_real(cfg: dict, run) -> tuple[dict, dict]:
     setting = {
         "isbi2012": f"ISBI 2012 EM training stack from {cfg['isbi_dir']}: slices 1-{cfg['isbi_train_slices']} train, "
                     f"the rest held out (the challenge's test labels are hidden); membrane vs cell, no border weights; "
-                    f"pixel error and foreground-restricted Rand error (1 - Rand F-score of the connected cells) "
-                    f"computed locally; the warping error is not computed. {model}",
+                    f"pixel error, foreground-restricted Rand error (1 - Rand F-score of the connected cells) and "
+                    f"the challenge's warping error (Jain et al. 2010; simple-point warping of the truth to the "
+                    f"proposal binarised at 0.5, as Fiji's WarpingError) computed locally. {model}",
         "cell_tracking": f"Cell Tracking Challenge PhC-C2DH-U373 ({cfg['phc_u373_dir']}) and DIC-C2DH-HeLa "
                          f"({cfg['dic_hela_dir']}), each: annotated frames of sequence 01 train (Eq. 2 weights, w0 = "
                          f"{cfg['w0']}, sigma = {cfg['sigma']}), sequence 02 held out; SEG (matched-object Jaccard) of "
@@ -260,10 +322,7 @@ def measure(cfg: dict, run) -> dict:
     metrics = structural()
     arms = ["noskip", "skip", "skip_weightmap"]
     seeds = run.seeds(cfg["seeds"])
-    jobs = [(arm, s) for arm in arms for s in seeds]
-    _CFG.update(cfg)
-    outs = map_seeds(train_and_score, jobs, label="arm/seed")
-    results = {arm: [o for (a, s), o in zip(jobs, outs) if a == arm] for arm in arms}
+    results = map_arms(functools.partial(train_and_score, cfg), arms, seeds)
     per = lambda arm, k: [r[k] for r in results[arm]]  # noqa: E731
     for arm in arms:
         metrics[f"iou_{arm}"] = per(arm, "iou")

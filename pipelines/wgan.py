@@ -6,6 +6,7 @@ full: LSUN bedrooms 64x64 (torchvision, needs the lmdb files locally) or CIFAR-1
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import torch
@@ -14,8 +15,6 @@ from scipy import stats
 
 from implementations import wgan
 from pipelines.shared.common import map_seeds
-
-CFG: dict = {}  # the stage's config, visible to the forked workers
 
 
 # ------------------------------------------------------------------------------------------ Example 1, exactly
@@ -67,15 +66,15 @@ def _train_critic(critic, real_fn, fake_fn, steps: int, lr: float, c: float, m: 
         return wgan.critic_estimate(critic, real_fn(4096), fake_fn(4096)).item()
 
 
-def critic_tracks_w1(seed: int) -> dict:
+def critic_tracks_w1(cfg: dict, seed: int) -> dict:
     """One clipped critic per theta of the parallel-lines family; Pearson r of its estimate with W = |theta|."""
     torch.manual_seed(seed)
-    thetas = CFG["lines_thetas"]
+    thetas = cfg["lines_thetas"]
     line = lambda t: (lambda k: torch.stack([torch.full((k,), float(t)), torch.rand(k)], 1))  # noqa: E731
     ests = []
     for t in thetas:
-        critic = wgan.mlp(in_dim=2, hidden=CFG["hidden"], depth=3)
-        ests.append(_train_critic(critic, line(0.0), line(t), CFG["critic_steps"], CFG["critic_lr"], CFG["clip"]))
+        critic = wgan.mlp(in_dim=2, hidden=cfg["hidden"], depth=3)
+        ests.append(_train_critic(critic, line(0.0), line(t), cfg["critic_steps"], cfg["critic_lr"], cfg["clip"]))
     return {"critic_vs_true_w1_pearson": float(stats.pearsonr(np.abs(thetas), ests)[0]), "line_estimates": ests}
 
 
@@ -88,21 +87,21 @@ def _input_grad_ratio(loss_of_x, fake: torch.Tensor) -> float:
     return (g_fake.mean() / g_grid.max()).item()
 
 
-def vanishing_gradients(seed: int) -> dict:
+def vanishing_gradients(cfg: dict, seed: int) -> dict:
     """Fig. 2: real N(0, 1), fake N(6, 1). A trained GAN discriminator's generator loss log(1 - D(x)) is flat at the
     fakes; a trained clipped critic's loss -f(x) is not."""
     torch.manual_seed(seed)
     real = lambda k: torch.randn(k, 1)  # noqa: E731
     fake = lambda k: torch.randn(k, 1) + 6  # noqa: E731
-    d = wgan.mlp(in_dim=1, hidden=CFG["hidden"], depth=3)
+    d = wgan.mlp(in_dim=1, hidden=cfg["hidden"], depth=3)
     opt = torch.optim.Adam(d.parameters(), lr=1e-3)
-    for _ in range(CFG["gradient_steps"]):
+    for _ in range(cfg["gradient_steps"]):
         loss = F.softplus(-d(real(64))).mean() + F.softplus(d(fake(64))).mean()  # -log D(x) - log(1 - D(G(z)))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    f = wgan.mlp(in_dim=1, hidden=CFG["hidden"], depth=3)
-    _train_critic(f, real, fake, CFG["gradient_steps"], CFG["critic_lr"], CFG["clip"])
+    f = wgan.mlp(in_dim=1, hidden=cfg["hidden"], depth=3)
+    _train_critic(f, real, fake, cfg["gradient_steps"], cfg["critic_lr"], cfg["clip"])
     xs = fake(1024)
     r_gan = _input_grad_ratio(lambda x: -F.softplus(d(x)), xs)  # log(1 - sigmoid(d)) = -softplus(d)
     r_critic = _input_grad_ratio(lambda x: -f(x), xs)
@@ -117,40 +116,66 @@ def ring(k: int, modes: int = 8, radius: float = 2.0, std: float = 0.02) -> torc
     return torch.stack([radius * angle.cos(), radius * angle.sin()], 1) + std * torch.randn(k, 2)
 
 
-def _modes_covered(x: np.ndarray, modes: int = 8, radius: float = 2.0) -> int:
-    centers = np.stack([radius * np.cos(np.arange(modes) * 2 * np.pi / modes), radius * np.sin(np.arange(modes) * 2 * np.pi / modes)], 1)
-    dist = np.linalg.norm(x[:, None] - centers[None], axis=-1)
-    near = dist.min(1) < 0.2  # within 10 std of a mode centre
-    counts = np.bincount(dist.argmin(1)[near], minlength=modes)
+def _centres(modes: int = 8, radius: float = 2.0) -> np.ndarray:
+    a = np.arange(modes) * 2 * np.pi / modes
+    return np.stack([radius * np.cos(a), radius * np.sin(a)], 1)
+
+
+def near_fraction(x: np.ndarray, modes: int = 8, radius: float = 2.0, within: float = 0.2) -> float:
+    """Sample quality regardless of diversity: the fraction of samples within `within` of some mode's centre."""
+    return float((np.linalg.norm(x[:, None] - _centres(modes, radius)[None], axis=-1).min(1) < within).mean())
+
+
+def modes_covered(x: np.ndarray, modes: int = 8, radius: float = 2.0, within: float = 0.2) -> int:
+    """Modes that hold at least 2 % of the samples within `within` of their centre (1/8 = 12.5 % each when none is lost)."""
+    dist = np.linalg.norm(x[:, None] - _centres(modes, radius)[None], axis=-1)
+    counts = np.bincount(dist.argmin(1)[dist.min(1) < within], minlength=modes)
     return int((counts >= 0.02 * len(x)).sum())
 
 
-def ring_training(seed: int) -> dict:
-    """Sec. 4.2: the WGAN critic estimate along training vs the exact W1 of 512 generated and 512 real points;
-    the same for a standard GAN's JS estimate (log 2 + half its negated discriminator loss)."""
-    torch.manual_seed(seed)
-    nz, every, steps = 8, CFG["eval_every"], CFG["generator_steps"]
-    noise = lambda k: torch.randn(k, nz)  # noqa: E731
-    w1_of = lambda g: wgan.exact_w1(g(noise(512)).detach().numpy(), ring(512).numpy())  # noqa: E731
-    out = {}
-    g, f = wgan.mlp(in_dim=nz, hidden=CFG["hidden"], depth=3, out_dim=2), wgan.mlp(in_dim=2, hidden=CFG["hidden"], depth=3)
-    w_est, w_true = [], []
+def within_step_correlation(estimate: np.ndarray, quality: np.ndarray) -> float:
+    """Pearson r of (estimate, quality) after removing each evaluation step's mean across runs: arrays (runs, evals).
+    Only differences between runs at the same step count, so a loss that is a function of the step alone scores 0."""
+    e, q = np.asarray(estimate, float), np.asarray(quality, float)
+    e, q = (e - e.mean(0)).ravel(), (q - q.mean(0)).ravel()
+    if e.std() < 1e-12 or q.std() < 1e-12:
+        return 0.0
+    return float(np.corrcoef(e, q)[0, 1])
 
-    def log_wgan(step, est):
+
+def _wgan_run(cfg: dict, seed: int, lr_g: float, steps: int | None = None) -> dict:
+    """Algorithm 1 on the ring (critic: RMSProp at cfg's ring_lr and ring_clip, n_critic = 5); every eval_every generator
+    steps the critic's estimate E_r f - E_g f on fresh 2,048-point samples and the exact W1 of 512 vs 512 points."""
+    torch.manual_seed(seed)
+    nz, every = 8, cfg["eval_every"]
+    noise = lambda k: torch.randn(k, nz)  # noqa: E731
+    g, f = wgan.mlp(in_dim=nz, hidden=cfg["hidden"], depth=3, out_dim=2), wgan.mlp(in_dim=2, hidden=cfg["hidden"], depth=3)
+    est, w1 = [], []
+
+    def log(step, _):
         if (step + 1) % every == 0:
             with torch.no_grad():
-                w_est.append(wgan.critic_estimate(f, ring(2048), g(noise(2048))).item())
-            w_true.append(w1_of(g))
+                est.append(wgan.critic_estimate(f, ring(2048), g(noise(2048))).item())
+                w1.append(wgan.exact_w1(g(noise(512)).numpy(), ring(512).numpy()))
 
-    wgan.train_wgan(g, f, ring, noise, generator_steps=steps, lr=CFG["ring_lr"], c=CFG["clip"],
-                    n_critic_start=CFG["n_critic_start"], on_step=log_wgan)
-    out["wgan"] = {"estimate": w_est, "w1": w_true}
-    out["wgan_samples"] = g(noise(1024)).detach().numpy()
+    wgan.train_wgan(g, f, ring, noise, generator_steps=steps or cfg["generator_steps"], lr=cfg["ring_lr"], lr_g=lr_g,
+                    c=cfg["ring_clip"], n_critic_start=cfg["n_critic_start"], on_step=log)
+    with torch.no_grad():
+        samples = g(noise(1024)).numpy()
+    return {"estimate": est, "w1": w1, "samples": samples}
 
-    g, d = wgan.mlp(in_dim=nz, hidden=CFG["hidden"], depth=3, out_dim=2), wgan.mlp(in_dim=2, hidden=CFG["hidden"], depth=3)
-    opt_g, opt_d = (torch.optim.Adam(m.parameters(), lr=1e-4, betas=(0.5, 0.999)) for m in (g, d))
-    js_est, js_w1 = [], []
-    for step in range(steps):
+
+def _gan_run(cfg: dict, seed: int, lr_g: float) -> dict:
+    """A standard GAN on the same ring and MLPs (Adam, beta1 0.5; D at cfg's gan_lr, G at lr_g; one D step per G step);
+    its JS estimate log 2 - loss_D / 2 (2 JS - log 4 = -loss_D at the optimal D) and the exact W1, as above."""
+    torch.manual_seed(seed)
+    nz, every = 8, cfg["eval_every"]
+    noise = lambda k: torch.randn(k, nz)  # noqa: E731
+    g, d = wgan.mlp(in_dim=nz, hidden=cfg["hidden"], depth=3, out_dim=2), wgan.mlp(in_dim=2, hidden=cfg["hidden"], depth=3)
+    opt_g = torch.optim.Adam(g.parameters(), lr=lr_g, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=cfg["gan_lr"], betas=(0.5, 0.999))
+    est, w1 = [], []
+    for step in range(cfg["gan_steps"]):
         loss_d = F.softplus(-d(ring(64))).mean() + F.softplus(d(g(noise(64)).detach())).mean()
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
@@ -159,24 +184,43 @@ def ring_training(seed: int) -> dict:
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        if (step + 1) % every == 0:
+        if (step + 1) % cfg["gan_eval_every"] == 0:
             with torch.no_grad():
                 l = F.softplus(-d(ring(2048))).mean() + F.softplus(d(g(noise(2048)))).mean()
-            js_est.append(math.log(2) - l.item() / 2)  # 2 JS - log 4 = -loss_D at the optimal D
-            js_w1.append(w1_of(g))
-    out["gan"] = {"estimate": js_est, "w1": js_w1}
-    out["spearman_critic_vs_w1"] = float(stats.spearmanr(w_est, w_true)[0])
-    out["spearman_gan_js_vs_w1"] = float(stats.spearmanr(js_est, js_w1)[0])
-    out["modes_covered_of_8"] = _modes_covered(out["wgan_samples"])
-    return out
+                est.append(math.log(2) - l.item() / 2)
+                w1.append(wgan.exact_w1(g(noise(512)).numpy(), ring(512).numpy()))
+    return {"estimate": est, "w1": w1}
 
 
-def _job(item):
+def ring_training(cfg: dict, seed: int) -> dict:
+    """Sec. 4.2-4.3 on a ring of 8 Gaussians: WGAN runs that differ only in the generator's step size (paired by seed),
+    so at any one generator step their samples differ in quality; the same for a standard GAN."""
+    runs = [_wgan_run(cfg, seed, lr) for lr in cfg["ring_lrs_g"]]
+    gans = [_gan_run(cfg, seed, lr) for lr in cfg["gan_lrs_g"]]
+    w1 = np.array([r["w1"] for r in runs])
+    return {
+        "wgan": runs, "gan": gans,
+        "critic_vs_w1_within_step_r": within_step_correlation([r["estimate"] for r in runs], w1),
+        "gan_js_vs_w1_within_step_r": within_step_correlation([r["estimate"] for r in gans], [r["w1"] for r in gans]),
+        "w1_spread_across_runs": float(np.mean(w1.max(0) - w1.min(0))),  # the runs differ in quality at a step
+        "w1_drop_slowest_run": float(w1[-1, 0] - w1[-1, -1]),  # every run trained: W1 fell along training
+    }
+
+
+def collapse_run(cfg: dict, seed: int) -> dict:
+    """Sec. 4.3 (full profile): one long ring run at the largest generator step; judged only once its samples sit on
+    the modes (near_mode_fraction), whichever modes those are."""
+    r = _wgan_run({**cfg, "eval_every": cfg["ring_collapse_steps"]}, seed, cfg["ring_lrs_g"][0], cfg["ring_collapse_steps"])
+    return {"modes_covered_of_8": modes_covered(r["samples"]), "near_mode_fraction": near_fraction(r["samples"]),
+            "final_w1": float(r["w1"][-1])}
+
+
+def _job(cfg: dict, item):
     part, seed = item
-    return {"lines": critic_tracks_w1, "gradients": vanishing_gradients, "ring": ring_training}[part](seed)
+    return {"lines": critic_tracks_w1, "gradients": vanishing_gradients, "ring": ring_training}[part](cfg, seed)
 
 
-def _figures(run, seeds, parts) -> None:
+def _figures(cfg, run, seeds, parts) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -184,20 +228,18 @@ def _figures(run, seeds, parts) -> None:
 
     r = parts[("ring", seeds[0])]
     fig, ax = plt.subplots(1, 3, figsize=(12, 3.6))
-    x = np.arange(1, len(r["wgan"]["w1"]) + 1) * CFG["eval_every"]
-    ax[0].plot(x, r["wgan"]["estimate"], label="critic estimate E_r f - E_g f")
-    ax0b = ax[0].twinx()
-    ax0b.plot(x, r["wgan"]["w1"], color="tab:red", label="exact W1 (512 vs 512)")
-    ax[0].set(xlabel="generator step", title=f"WGAN on 8 Gaussians (seed {seeds[0]})")
-    ax[0].legend(loc="upper center", fontsize=7), ax0b.legend(loc="center right", fontsize=7)
-    ax[1].plot(x, r["gan"]["estimate"], label="GAN JS estimate")
-    ax1b = ax[1].twinx()
-    ax1b.plot(x, r["gan"]["w1"], color="tab:red", label="exact W1")
-    ax[1].set(xlabel="generator step", title="standard GAN")
-    ax[1].legend(loc="upper center", fontsize=7), ax1b.legend(loc="center right", fontsize=7)
+    x = np.arange(1, len(r["wgan"][0]["w1"]) + 1) * cfg["eval_every"]
+    for run_, lr in zip(r["wgan"], cfg["ring_lrs_g"]):
+        ax[0].plot(x, run_["w1"], label=f"W1, G lr {lr:g}")
+    ax[0].set(xlabel="generator step", ylabel="exact W1 (512 vs 512)", title=f"WGAN runs on 8 Gaussians (seed {seeds[0]})")
+    ax[0].legend(fontsize=7)
+    for run_, lr in zip(r["wgan"], cfg["ring_lrs_g"]):
+        ax[1].plot(x, run_["estimate"], label=f"critic estimate, G lr {lr:g}")
+    ax[1].set(xlabel="generator step", title="critic estimate E_r f - E_g f")
+    ax[1].legend(fontsize=7)
     real = ring(1024).numpy()
     ax[2].scatter(*real.T, s=2, alpha=0.3, label="real")
-    ax[2].scatter(*r["wgan_samples"].T, s=2, alpha=0.3, label="WGAN samples")
+    ax[2].scatter(*r["wgan"][0]["samples"].T, s=2, alpha=0.3, label="WGAN samples")
     ax[2].set(aspect="equal", title="samples after training")
     ax[2].legend(fontsize=7)
     fig.tight_layout()
@@ -220,37 +262,33 @@ def _figures(run, seeds, parts) -> None:
 
 
 def measure(cfg: dict, run) -> dict:
-    CFG.clear()
-    CFG.update(cfg)
     if cfg.get("data", "generated") != "generated":
         return measure_images(cfg, run)
     seeds = run.seeds(cfg["seeds"])
     items = [(p, s) for s in seeds for p in ("ring", "lines", "gradients")]
-    parts = dict(zip(items, map_seeds(_job, items, label="part,seed")))
+    parts = dict(zip(items, map_seeds(partial(_job, cfg), items, label="part,seed")))
     metrics = example1()
-    metrics["algorithm1_default_clip"] = float(wgan.train_wgan.__kwdefaults__["c"])
-    metrics["algorithm1_default_n_critic"] = float(wgan.train_wgan.__kwdefaults__["n_critic"])
-    metrics["algorithm1_default_lr"] = float(wgan.train_wgan.__kwdefaults__["lr"])
-    metrics["critic_optimizer_has_momentum"] = float(wgan.critic_optimizer([torch.zeros(1, requires_grad=True)]).defaults["momentum"])
     per = lambda part, k: [float(parts[(part, s)][k]) for s in seeds]  # noqa: E731
     metrics["critic_vs_true_w1_pearson"] = per("lines", "critic_vs_true_w1_pearson")
     metrics["gan_grad_ratio_at_fakes"] = per("gradients", "gan_grad_ratio_at_fakes")
     metrics["critic_grad_ratio_at_fakes"] = per("gradients", "critic_grad_ratio_at_fakes")
-    metrics["spearman_critic_vs_w1"] = per("ring", "spearman_critic_vs_w1")
-    metrics["spearman_gan_js_vs_w1"] = per("ring", "spearman_gan_js_vs_w1")
-    metrics["spearman_wgan_minus_gan"] = [a - b for a, b in zip(metrics["spearman_critic_vs_w1"], metrics["spearman_gan_js_vs_w1"])]
-    metrics["modes_covered_of_8"] = per("ring", "modes_covered_of_8")
-    metrics["ring_final_w1_wgan"] = [parts[("ring", s)]["wgan"]["w1"][-1] for s in seeds]
-    _figures(run, seeds, parts)
+    for k in ("critic_vs_w1_within_step_r", "gan_js_vs_w1_within_step_r", "w1_spread_across_runs", "w1_drop_slowest_run"):
+        metrics[k] = per("ring", k)
+    metrics["within_step_r_wgan_minus_gan"] = [a - b for a, b in zip(metrics["critic_vs_w1_within_step_r"],
+                                                                     metrics["gan_js_vs_w1_within_step_r"])]
+    metrics["real_vs_real_w1"] = float(np.mean([wgan.exact_w1(ring(512).numpy(), ring(512).numpy()) for _ in range(5)]))
+    _figures(cfg, run, seeds, parts)
     return {"seeds": seeds, "metrics": metrics, "setting": {
         "data": "generated: Example 1's parallel lines (512 points, identical quantiles; 10,000-point 2-D histograms "
                 "with 0.01-wide x bins); 1-D N(0,1) vs N(6,1); a ring of 8 Gaussians (radius 2, std 0.02)",
         "models": f"ReLU MLPs, 3 hidden layers of {cfg['hidden']}",
         "critic_steps_per_theta": cfg["critic_steps"], "critic_lr": cfg["critic_lr"], "clip": cfg["clip"],
         "lines_thetas": cfg["lines_thetas"], "gradient_steps": cfg["gradient_steps"],
-        "ring_generator_steps": cfg["generator_steps"], "ring_lr": cfg["ring_lr"], "n_critic": 5,
-        "n_critic_first_25_generator_steps": cfg["n_critic_start"],
-        "gan_baseline": "same MLPs, Adam 1e-4 beta1 0.5, one D step per G step", "eval_every": cfg["eval_every"]}}
+        "ring_generator_steps": cfg["generator_steps"], "ring_critic_lr": cfg["ring_lr"], "ring_clip": cfg["ring_clip"],
+        "ring_generator_lrs": cfg["ring_lrs_g"], "n_critic": 5,
+        "n_critic_first_25_generator_steps": cfg["n_critic_start"], "eval_every": cfg["eval_every"],
+        "gan_baseline": f"same MLPs, Adam beta1 0.5, D lr {cfg['gan_lr']}, G lr {cfg['gan_lrs_g']}, one D step per G step, "
+                        f"{cfg['gan_steps']} steps, evaluated every {cfg['gan_eval_every']}"}}
 
 
 # ------------------------------------------------------------------------------------------ full profile
@@ -280,5 +318,8 @@ def measure_images(cfg: dict, run) -> dict:
 
         wgan.train_wgan(g, f, real, noise, generator_steps=cfg["generator_steps"], on_step=log)
         est_corr.append(float(stats.spearmanr(w_est, w_true)[0]))
-    return {"seeds": seeds, "metrics": {"spearman_critic_vs_w1": est_corr}, "setting": {
-        "data": f"torchvision {cfg['data']} 64x64", "generator_steps": cfg["generator_steps"], "algorithm1": "defaults"}}
+    collapse = map_seeds(partial(collapse_run, cfg), seeds, label="ring seed")
+    metrics = {"spearman_critic_vs_w1": est_corr, **{k: [c[k] for c in collapse] for k in collapse[0]}}
+    return {"seeds": seeds, "metrics": metrics, "setting": {
+        "data": f"torchvision {cfg['data']} 64x64", "generator_steps": cfg["generator_steps"], "algorithm1": "defaults",
+        "ring_collapse": f"ring of 8 Gaussians, {cfg['ring_collapse_steps']} generator steps, G lr {cfg['ring_lrs_g'][0]}"}}

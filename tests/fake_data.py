@@ -114,6 +114,8 @@ GOOD = PAPER % "good" + textwrap.dedent("""\
         metric: gain
         claimed: 0.1
         check: {greater_than: 0.1}
+        requires:
+          - {metric: acc_base, every_seed: {at_least: 0.8}, why: "the baseline trained"}
         expect: fails
         why: "At our scale the gain is about 1 point."
       - id: moved_verdict
@@ -136,7 +138,8 @@ GOOD = PAPER % "good" + textwrap.dedent("""\
         check: {at_least: 0.74}
     """)
 GOOD_MEASURED = {"paper": "good", "profile": "cpu", "seeds": [0, 1, 2, 3, 4],
-                 "metrics": {"layers": 5, "gain": [0.01, 0.012, 0.009, 0.011, 0.01]}}
+                 "metrics": {"layers": 5, "gain": [0.01, 0.012, 0.009, 0.011, 0.01],
+                             "acc_base": [0.9, 0.91, 0.9, 0.92, 0.9]}}
 
 
 def make_repo(root: Path, files: dict, measured: dict) -> Path:

@@ -75,3 +75,48 @@ def test_mixup_gives_soft_targets():
     torch.manual_seed(0)
     x, y = bot.mixup(alpha=0.2, num_classes=10)(torch.rand(8, 3, 4, 4), torch.arange(8))
     assert y.shape == (8, 10) and torch.allclose(y.sum(1), torch.ones(8))
+
+
+# ------------------------------------------------------------------------------------------ claims can fail
+from claimcheck.check import check_claim  # noqa: E402
+from claimcheck.schema import load_claim_file  # noqa: E402
+from pipelines import bag_of_tricks as pipe  # noqa: E402
+from pipelines.shared.common import REPO  # noqa: E402
+
+
+def _claim(cid):
+    return next(c for c in load_claim_file(REPO / "claims" / "bag_of_tricks.yaml").claims if c.id == cid)
+
+
+def _measured(metrics):
+    return {"paper": "bag_of_tricks", "profile": "cpu", "metrics": metrics}
+
+
+def test_identical_arms_do_not_reproduce():
+    """The broken factor: the 'tricks' arm trained with the baseline recipe. Both arms are then the same run, the
+    per-seed difference is exactly 0, and the superiority rule does not reproduce (the old non-inferiority rule did)."""
+    cfg = {"tricks": {"widths": [4, 8], "test_fraction": 0.5, "epochs": 1, "batch_size": 256, "lr": 0.1,
+                      "weight_decay": 1e-4, "warmup_epochs": 1, "eps": 0.1, "step_fractions": [0.5, 0.75]}}
+    seeds = [0, 1, 2, 3, 4]
+    base = [pipe.tricks_arm(cfg, "cpu", (s, False)) for s in seeds]
+    again = [pipe.tricks_arm(cfg, "cpu", (s, False)) for s in seeds]
+    diff = [b - a for a, b in zip(base, again)]
+    assert diff == [0.0] * 5
+    gates = {"top1_small_resnet_baseline_digits": [0.97] * 5, "top1_small_resnet_tricks_digits": [0.97] * 5}
+    r = check_claim(_claim("tricks_improve_top1"), _measured({**gates, "top1_tricks_minus_baseline_digits": diff}))
+    assert r.verdict == "not_reproduced", r.message
+    noisy = [0.004, -0.003, 0.001, -0.002, 0.0]  # no effect, with seed noise
+    r = check_claim(_claim("tricks_improve_top1"), _measured({**gates, "top1_tricks_minus_baseline_digits": noisy}))
+    assert r.verdict == "inconclusive", r.message
+    longer = {"tricks": {**cfg["tricks"], "epochs": 4, "batch_size": 64}}  # the real tricks arm is another run
+    assert pipe.tricks_arm(longer, "cpu", (0, True)) != pipe.tricks_arm(longer, "cpu", (0, False))
+
+
+def test_torchvision_recipe_gain_reads_both_weights_and_can_fail():
+    m = pipe.torchvision_recipe_gain()
+    assert m["top1_resnet50_torchvision_v1_recipe"] == 76.13 and m["top1_resnet50_torchvision_v2_recipe"] == 80.858
+    claim = _claim("recipe_alone_gains_four_points_torchvision")
+    assert check_claim(claim, _measured(m)).verdict == "reproduced"
+    for gain in (0.0, 1.5, 7.0):  # no gain, a much smaller or a much larger one
+        assert check_claim(claim, _measured({**m, "top1_gain_resnet50_torchvision_v2_minus_v1_recipe": gain})).verdict \
+            == "not_reproduced"

@@ -97,7 +97,7 @@ def test_an_at_least_zero_rule_on_identical_arms_is_invalid(tmp_path):
 def test_a_superiority_threshold_on_the_wrong_side_of_the_null_is_invalid(tmp_path):
     body = NONINF.replace("check: {noninferior: {margin: 0.01}}", "check: {greater_than: -0.02}")
     r = run(tmp_path, body, {"gain": [0.01, 0.0, 0.005, 0.002, 0.004]})
-    assert r.verdict == "invalid" and "superiority rule" in r.message
+    assert r.verdict == "invalid" and "wrong side of no effect" in r.message
 
 
 def test_no_worse_with_a_positive_control_is_a_verdict(tmp_path):
@@ -147,3 +147,50 @@ def test_not_measured_at_this_profile_is_a_skip(tmp_path):
 def test_a_non_finite_value_recorded_by_the_stage_is_invalid(tmp_path):
     r = run(tmp_path, IMPROVES, GOOD | {"gain": [0.1, None, 0.2, 0.1, 0.1]})
     assert r.verdict == "invalid" and "non-finite" in r.message
+
+
+# --- found by a hostile review of the engine: each was a reproduced or not_reproduced that should not have been ---
+def test_a_wrong_side_threshold_is_invalid_whatever_the_data(tmp_path):
+    body = NONINF.replace("check: {noninferior: {margin: 0.01}}", "check: {greater_than: -0.05}")
+    r = run(tmp_path, body, {"gain": [0.25, -0.05, 0.18, 0.02, 0.10]})  # clears -0.05 but not 0
+    assert r.verdict == "invalid" and "wrong side of no effect" in r.message
+
+
+def test_the_papers_value_must_pass_its_own_rule(tmp_path):
+    body = NONINF.replace("check: {noninferior: {margin: 0.01}}", "claimed: 0.02\ncheck: {less_than: 0}")
+    with pytest.raises(AssertionError, match="test something other than the paper"):
+        claim(tmp_path, body)
+
+
+def test_values_on_the_threshold_up_to_round_off_do_not_pass(tmp_path):
+    body = NONINF.replace("check: {noninferior: {margin: 0.01}}", "check: {greater_than: 0.35}")
+    r = run(tmp_path, body, {"gain": [0.35] * 6, "top1": [0.9] * 6})
+    assert r.verdict != "reproduced"
+
+
+def test_an_exact_rule_on_too_few_seeds_is_invalid(tmp_path):
+    body = NONINF.replace("check: {noninferior: {margin: 0.01}}", "check: {at_least: 0.001}")
+    r = run(tmp_path, body, {"gain": [0.004, 0.005], "top1": [0.9, 0.9]})
+    assert r.verdict == "invalid" and "independent seeds" in r.message
+
+
+def test_a_positive_control_must_fail_with_no_effect_and_sit_on_another_metric(tmp_path):
+    weak = NONINF + "requires:\n  - {metric: acc_gap, mean: {at_least: -1000000000}, positive_control: true}\n"
+    with pytest.raises(AssertionError, match="no-effect value as `null`"):
+        claim(tmp_path, weak)
+    own = NONINF + "requires:\n  - {metric: gain, greater_than: 0.5, positive_control: true}\n"
+    with pytest.raises(AssertionError, match="another metric than the claim's own"):
+        claim(tmp_path, own)
+    ratio = NONINF + "requires:\n  - {metric: time_ratio, at_most: 0.9, null: 1, positive_control: true}\n"
+    assert claim(tmp_path, ratio)[0].requires[0].null == 1  # a ratio's no-effect value is 1: the rule fails there
+
+
+def test_an_expected_failure_of_an_experiment_needs_gates(tmp_path):
+    body = IMPROVES.split("requires:")[0] + "expect: fails\nwhy: found\n"
+    with pytest.raises(AssertionError, match="failed experiment is not a non-reproduction"):
+        claim(tmp_path, body)
+
+
+def test_claims_are_never_judged_at_the_smoke_profile(tmp_path):
+    with pytest.raises(AssertionError, match="smoke runs check the code"):
+        claim(tmp_path, IMPROVES + "profile: smoke\n")

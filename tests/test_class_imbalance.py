@@ -37,3 +37,39 @@ def test_thresholding_moves_decisions_to_minorities_but_keeps_auc_order():
 
 def test_all_cnn_c_shape():
     assert all_cnn_c()(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_auc_unchanged_by_dividing_by_the_prior_but_changed_by_renormalising():
+    """Sec. 4.4: 'multiplying a decision variable by any positive number does not change the area under the ROC
+    curve' (an identity of the definition, so a unit test rather than a claim). The pipeline's macro one-vs-rest
+    AUC is unchanged by thresholding's division by the prior; renormalising the rows afterwards (a broken
+    thresholding) does change it, so this test can fail."""
+    from pipelines.class_imbalance import macro_auc
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(10).repeat(30)
+    logits = torch.randn(300, 10, generator=g) + 1.5 * torch.nn.functional.one_hot(y, 10)
+    probs = logits.softmax(1)
+    prior = class_prior(torch.tensor([0] * 50 + [1] * 50 + list(range(2, 10)) * 2), 10)
+    divided = threshold_by_prior(probs, prior)
+    assert abs(macro_auc(divided, y) - macro_auc(probs, y)) < 1e-12
+    renormalised = divided / divided.sum(1, keepdim=True)
+    assert abs(macro_auc(renormalised, y) - macro_auc(probs, y)) > 1e-3
+
+
+def test_oversampling_that_does_nothing_cannot_pass():
+    """The broken factor: an 'oversampler' that returns the imbalanced set unchanged. Its nets equal the baseline's,
+    so the superiority claims do not reproduce and the no-overfitting claim loses its positive control."""
+    from claimcheck.check import check_claim
+    from claimcheck.schema import load_claim_file
+    from pipelines.shared.common import REPO
+
+    claims = {c.id: c for c in load_claim_file(REPO / "claims" / "class_imbalance.yaml").claims}
+    zeros = [0.0] * 6
+    m = {"auc_over_minus_base_rho50": zeros, "auc_over_minus_under_rho50": zeros, "auc_over_minus_base_rho10": zeros,
+         "train_test_gap_over_minus_base_rho50": zeros, "train_test_gap_base_rho50": [0.3] * 6}
+    verdict = lambda cid: check_claim(claims[cid], {"paper": "class_imbalance", "profile": "cpu",  # noqa: E731
+                                                    "metrics": m}).verdict
+    assert verdict("oversampling_dominant") == "not_reproduced"
+    assert verdict("oversampling_dominant_mild") == "not_reproduced"
+    assert verdict("oversampling_no_overfitting") == "invalid"

@@ -58,3 +58,48 @@ def test_caffe_cifar10_full_shape_and_size():
     # 3*32*25+32 + 32*32*25+32 + 32*64*25+64 + 1024*10+10 (Caffe's cifar10_full)
     assert sum(p.numel() for p in net.parameters()) == 2432 + 25632 + 51264 + 10250
     assert math.isfinite(net(torch.randn(1, 3, 32, 32)).sum().item())
+
+
+# ------------------------------------------------------------------------------------------ the checks can fail
+from claimcheck.check import check_claim  # noqa: E402
+from claimcheck.schema import load_claim_file  # noqa: E402
+from pipelines import cyclical_lr as pipe  # noqa: E402
+from pipelines.shared.common import REPO  # noqa: E402
+
+CLAIMS = {c.id: c for c in load_claim_file(REPO / "claims" / "cyclical_lr.yaml").claims}
+TRAINED = {"acc_worst_clr_range": [0.96] * 6, "acc_fixed_val_picked": [0.965] * 6,
+           "acc_worst_fixed_lr_trained_grid": [0.93] * 6}
+
+
+def _verdict(cid, metrics):
+    return check_claim(CLAIMS[cid], {"paper": "cyclical_lr", "profile": "cpu", "metrics": {**TRAINED, **metrics}}).verdict
+
+
+def test_no_tuning_claims_need_an_lr_that_matters_and_fail_when_clr_lags():
+    lr_matters = {"acc_spread_fixed_lr_trained_grid": [0.03] * 6}
+    lr_does_nothing = {"acc_spread_fixed_lr_trained_grid": [0.002, 0.0, 0.001, 0.0, 0.002, 0.001]}
+    close = [0.002, -0.003, 0.0, 0.001, -0.002, 0.0]
+    lags = [-0.03, -0.025, -0.035, -0.03, -0.028, -0.032]  # a broken CLR: 3 pt behind the tuned fixed LR
+    assert _verdict("clr_no_tuning", {**lr_matters, "acc_clr_worst_range_minus_val_picked_fixed": close}) == "reproduced"
+    assert _verdict("clr_no_tuning", {**lr_does_nothing, "acc_clr_worst_range_minus_val_picked_fixed": close}) == "invalid"
+    assert _verdict("clr_no_tuning", {**lr_matters, "acc_clr_worst_range_minus_val_picked_fixed": lags}) == "not_reproduced"
+    assert _verdict("clr_no_tuning_ranges_agree", {**lr_does_nothing, "acc_clr_wide_minus_narrow_range": close}) == "invalid"
+    assert _verdict("clr_no_tuning_ranges_agree", {**lr_matters, "acc_clr_wide_minus_narrow_range": lags}) == "not_reproduced"
+
+
+def test_fewer_iterations_claim_needs_a_budget_that_matters():
+    saturated = {"acc_fixed_slow_base_final_minus_early": [0.0] * 6,
+                 "acc_clr_slow_base_early_minus_fixed_slow_base_final": [0.0] * 6}
+    assert _verdict("clr_fewer_iters_slow_base", saturated) == "invalid"
+    slow_clr = {"acc_fixed_slow_base_final_minus_early": [0.02] * 6,
+                "acc_clr_slow_base_early_minus_fixed_slow_base_final": [-0.02] * 6}  # CLR no faster than fixed
+    assert _verdict("clr_fewer_iters_slow_base", slow_clr) == "not_reproduced"
+
+
+def test_validation_split_is_disjoint_and_comparator_is_picked_on_it():
+    cfg = {"data": "digits", "n_val": 300}
+    Xtr, ytr, Xval, yval, Xte, yte = pipe.digits_or_cifar_with_val(cfg)
+    assert (len(ytr), len(yval), len(yte)) == (958, 300, 539)
+    rows = lambda X: {tuple(r.tolist()) for r in X}  # noqa: E731
+    assert not rows(Xtr) & rows(Xval)
+    assert Xte.abs().max() < 100  # pixels that barely vary in training are only centred

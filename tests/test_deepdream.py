@@ -36,3 +36,48 @@ def test_total_variation():
     x = torch.zeros(1, 1, 2, 2)
     x[..., 0, 0] = 1
     assert DD.total_variation(x) == 2
+
+
+def test_without_feedback_one_step_is_the_same_and_later_steps_never_see_the_change():
+    torch.manual_seed(0)
+    net = DD.digit_cnn(width=4).eval()
+    x = torch.rand(1, 1, 16, 16)
+    kw = dict(octaves=1, jitter=0)
+    one = [DD.dream(net, x, 2, steps=1, feedback=f, **kw) for f in (True, False)]
+    assert torch.equal(one[0], one[1])  # the first step is the same: feedback starts at the second
+    a, b = DD.dream(net, x, 2, steps=5, feedback=False, **kw), DD.dream(net, x, 2, steps=5, **kw)
+    assert not torch.equal(a, b)
+    # open loop: the gradient is always the one at x, so the change is 5 equal steps (up to the clamp)
+    step = one[1] - x
+    assert torch.allclose(a, (x + 5 * step).clamp(0, 1), atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------ the checks can fail
+from claimcheck.check import check_claim  # noqa: E402
+from claimcheck.schema import load_claim_file  # noqa: E402
+from pipelines import deepdream as pipe  # noqa: E402
+from pipelines.shared.common import REPO  # noqa: E402
+
+CLAIMS = {c.id: c for c in load_claim_file(REPO / "claims" / "deepdream.yaml").claims}
+
+
+def _verdict(cid, metrics):
+    return check_claim(CLAIMS[cid], {"paper": "deepdream", "profile": "cpu", "metrics": metrics}).verdict
+
+
+def test_no_feedback_cannot_pass_the_feedback_claims():
+    """Broken loops: zero dream steps (the image is not changed) and the feedback switched off in both arms."""
+    torch.manual_seed(0)
+    net = DD.digit_cnn(width=4).eval()
+    photo = torch.rand(1, 1, 16, 16)
+    cfg = {"octaves": 2, "jitter": 2}
+    zero = [pipe.dream_gains(net, photo, {**cfg, "dream_steps": 0}, s) for s in range(5)]
+    assert all(z["activation_gain_conv3"] == 1.0 for z in zero)
+    gate = {"acc_a": [0.95] * 5}
+    log_gain = [float(torch.tensor(z["activation_gain_conv3"]).log()) for z in zero]
+    assert _verdict("feedback_loop_amplifies", {**gate, "log_activation_gain_conv3": log_gain}) == "not_reproduced"
+    # the open-loop arm against itself: the ratio is exactly 1
+    opens = [pipe.dream_gains(net, photo, {**cfg, "dream_steps": 3}, s) for s in range(5)]
+    same = [o["activation_gain_conv3_open_loop"] / o["activation_gain_conv3_open_loop"] for o in opens]
+    assert _verdict("feedback_loop_beats_open_loop",
+                    {**gate, "log_gain_ratio_feedback_over_open_loop_conv3": [float(torch.tensor(r).log()) for r in same]}) == "not_reproduced"

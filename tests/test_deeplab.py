@@ -90,3 +90,58 @@ def test_voc_mean_iou_ignores_boundaries():
     conf = confusion(pred, truth, 21)
     assert conf.sum() == 4  # the 255 pixel is left out
     assert abs(miou_from_confusion(conf) - (1 / 2 + 2 / 3) / 2) < 1e-12
+
+
+def test_receptive_field_walk_matches_known_networks():
+    import torchvision
+
+    from pipelines.deeplab import receptive_field
+
+    assert receptive_field(torchvision.models.vgg16().features) == 212  # VGG-16's pool5 (a classic figure)
+    assert receptive_field(torch.nn.Conv2d(1, 1, 3, dilation=12)) == 25  # one atrous 3x3 at rate 12
+    m = on_meta(lambda: deeplab_vgg16())
+    base = receptive_field(m.backbone)
+    assert receptive_field(torch.nn.Sequential(m.backbone, m.head[0])) == base + 8 * 2 * 12  # fc6 at stride 8
+
+
+def test_table1_structure_from_the_built_networks():
+    from pipelines.deeplab import structural
+
+    m = structural([1, 12], 65)
+    assert m["fov_difference_error_max"] == 0 and m["receptive_field_largefov"] > 224
+    assert m["atrous_param_ratio_largefov_r12_over_r1"] == 1 and m["atrous_mac_ratio_largefov_r12_over_r1"] == 1
+    assert m["mac_ratio_7x7_r4_over_largefov"] > 3.36
+
+
+def _verdicts(metrics: dict) -> dict:
+    from pathlib import Path
+
+    from claimcheck.check import check_claim
+    from claimcheck.schema import load_claim_file
+
+    cf = load_claim_file(Path(__file__).resolve().parents[1] / "claims" / "deeplab.yaml")
+    measured = {"paper": "deeplab", "profile": "cpu", "metrics": metrics}
+    return {c.id: check_claim(c, measured).verdict for c in cf.claims if c.metric in metrics and "cpu" in c.profiles}
+
+
+def test_crf_without_pairwise_terms_cannot_pass_and_the_unaries_are_gated():
+    """ablate_pairwise: the CRF is then the unaries' soft-max (test above), so its gain is 0 up to nothing."""
+    cnn = [0.65, 0.66, 0.64, 0.67, 0.65, 0.66]
+    assert _verdicts({"miou_cnn": cnn, "miou_crf_minus_cnn": [0.0] * 6})["crf_gain"] == "not_reproduced"
+    works = {"miou_cnn": cnn, "miou_crf_minus_cnn": [0.15, 0.17, 0.16, 0.14, 0.18, 0.16]}
+    assert _verdicts(works)["crf_gain"] == "reproduced"
+    assert _verdicts({**works, "miou_cnn": [0.99] * 6})["crf_gain"] == "invalid"  # nothing left to improve
+
+
+def test_atrous_and_speed_claims_fail_for_wrong_networks():
+    """A dense 25x25 kernel in place of the atrous 3x3, or LargeFOV with 4096 filters, cannot pass."""
+    from pipelines.shared.structural import count_macs
+
+    def model_macs(**kw):
+        return count_macs(on_meta(lambda: deeplab_vgg16(**kw)), (3, 65, 65))
+
+    dense = on_meta(lambda: deeplab_vgg16(kernel=25, rate=1))
+    ratio = count_params(dense) / count_params(on_meta(lambda: deeplab_vgg16(rate=1)))
+    wide = model_macs(kernel=7, rate=4, width=4096) / model_macs(width=4096)
+    v = _verdicts({"atrous_param_ratio_largefov_r12_over_r1": ratio, "mac_ratio_7x7_r4_over_largefov": wide})
+    assert v["atrous_no_extra_parameters"] == "not_reproduced" and v["largefov_3_36_times_faster"] == "not_reproduced"

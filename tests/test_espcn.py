@@ -38,7 +38,7 @@ def test_pixel_shuffle_periodic_layout():
             assert torch.equal(hr[0, 0, i::r, j::r], t[0, i * r + j])
 
 
-def test_extra_test_sets_are_scored_by_the_same_trained_network(tmp_path, monkeypatch):
+def test_extra_test_sets_are_scored_by_the_same_trained_network(tmp_path):
     """Full profile: Set14 is scored beside Set5 by the network trained once (here a folder of two PNGs)."""
     import numpy as np
     from PIL import Image
@@ -48,9 +48,86 @@ def test_extra_test_sets_are_scored_by_the_same_trained_network(tmp_path, monkey
 
     rng = np.random.default_rng(0)
     for i in range(2):
-        Image.fromarray(rng.integers(0, 256, (48, 60, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+        Image.fromarray(rng.integers(0, 256, (54, 60, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
     cfg = paper_config("espcn", "smoke") | {"device": "cpu", "extra_test_images": {"set14": str(tmp_path)},
                                              "test_crop": None}
-    monkeypatch.setattr(stage, "_CFG", cfg)
-    res = stage._seed_run(0)
+    res = stage._seed_run(cfg, 0)
     assert len(res["net"]) == 1 and len(res["net_set14"]) == 2 and all(np.isfinite(res["net_set14"]))
+    # the training-set-size arm (full profile): ESPCN-relu trained on another folder, scored the same way
+    res = stage._seed_run(cfg, 0, train_images=str(tmp_path), activation="relu")
+    assert len(res["net"]) == 1 and np.isfinite(res["net"]).all()
+
+
+def test_deconvolution_and_hr_space_filter_compute_the_sub_pixel_layer():
+    """Sec. 2.2: with k_s = r k_L the deconvolution (stride r) and the stride-1 HR-space filter on the perforated map
+    are the same function as the sub-pixel convolution + shuffle; so the multiply-add ratios compare equals."""
+    from implementations.espcn import deconvolution_upscaler, hr_space_upscaler
+
+    r, n, kl = 3, 4, 3
+    g = torch.Generator().manual_seed(0)
+    sub = torch.nn.Conv2d(n, r * r, kl, padding=1, bias=False)
+    dec = deconvolution_upscaler(scale=r, n_in=n, kernel=kl)
+    hrs = hr_space_upscaler(scale=r, n_in=n, kernel=kl)
+    with torch.no_grad():
+        sub.weight.copy_(torch.randn(sub.weight.shape, generator=g))
+        dec.bias.zero_(), hrs.bias.zero_()
+        for i in range(r):  # W_s[a] with a = r (k_L - 1 - u) + i holds W_L[i r + j, :, u, v]
+            for j in range(r):
+                for u in range(kl):
+                    for v in range(kl):
+                        w = sub.weight[i * r + j, :, u, v]
+                        dec.weight[:, 0, r * (kl - 1 - u) + i, r * (kl - 1 - v) + j] = w
+        hrs.weight.copy_(dec.weight.transpose(0, 1).flip(-2, -1))  # a transposed conv is a flipped correlation
+    x = torch.randn(2, n, 7, 8, generator=g)
+    want = torch.nn.PixelShuffle(r)(sub(x))
+    perforated = torch.zeros(2, n, 7 * r, 8 * r)
+    perforated[..., r // 2::r, r // 2::r] = x  # un-pooling: each LR value at the centre of its r x r cell
+    assert torch.allclose(dec(x), want, atol=1e-5)
+    assert torch.allclose(hrs(perforated), want, atol=1e-5)
+
+
+def test_upscaler_multiply_adds_from_the_built_layers():
+    from pipelines.espcn import upscaler_macs
+
+    m = upscaler_macs(3, (20, 30))
+    assert m["subpixel"] == 20 * 30 * 9 * 32 * 9  # r^2 maps x 32 inputs x 3x3 per LR pixel
+    assert m["hr_space"] == 9 * m["subpixel"] and m["deconvolution"] == m["subpixel"]
+    assert upscaler_macs(2, (20, 30))["hr_space"] == 4 * upscaler_macs(2, (20, 30))["subpixel"]
+
+
+def test_interleaved_timing_alternates_and_sees_a_slower_arm():
+    from pipelines.espcn import interleaved_log_ratios
+
+    calls = []
+    slow = lambda: calls.append("s") or sum(range(200000))  # noqa: E731
+    fast = lambda: calls.append("f")  # noqa: E731
+    logs, ts, tf = interleaved_log_ratios(slow, fast, 4)
+    assert len(logs) == len(ts) == len(tf) == 4 and min(logs) > 0
+    assert calls == ["s", "f", "s", "f", "f", "s", "s", "f", "f", "s"]  # warm-up, then the order alternates
+
+
+def _verdicts(metrics: dict) -> dict:
+    from pathlib import Path
+
+    from claimcheck.check import check_claim
+    from claimcheck.schema import load_claim_file
+
+    cf = load_claim_file(Path(__file__).resolve().parents[1] / "claims" / "espcn.yaml")
+    measured = {"paper": "espcn", "profile": "cpu", "metrics": metrics}
+    return {c.id: check_claim(c, measured).verdict for c in cf.claims if c.metric in metrics}
+
+
+def test_timing_claims_fail_without_a_speed_up():
+    """Identical arms (log ratio about 0) or a speed-up below 10x cannot pass the timing claims."""
+    import math
+
+    spread = [0.05, -0.04, 0.03, -0.02, 0.06, -0.05, 0.01, 0.0, -0.03, 0.02]
+    none = {"log_speedup_espcn_over_srcnn_955": spread, "log_speedup_subpixel_over_deconvolution_training": spread}
+    v = _verdicts(none)
+    assert v["realtime_speed"] == "not_reproduced"
+    assert v["subpixel_faster_than_deconvolution_in_training"] in ("inconclusive", "not_reproduced")
+    eight = {"log_speedup_espcn_over_srcnn_955": [math.log(8) + e for e in spread]}
+    assert _verdicts(eight)["realtime_speed"] == "not_reproduced"
+    fast = {"log_speedup_espcn_over_srcnn_955": [math.log(20) + e for e in spread],
+            "log_speedup_subpixel_over_deconvolution_training": [1.0 + e for e in spread]}
+    assert set(_verdicts(fast).values()) == {"reproduced"}

@@ -1,3 +1,4 @@
+import functools
 import math
 
 import pytest
@@ -5,9 +6,14 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import sigmoid_focal_loss
 
-from implementations.focal_loss import (balanced_cross_entropy, dense_classifier, focal_loss, modulating_factor,
-                                        prior_bias)
-from pipelines.focal_loss import _initial_ce, _retinanet_anchors
+from implementations.focal_loss import (
+    balanced_cross_entropy,
+    dense_classifier,
+    focal_loss,
+    modulating_factor,
+    prior_bias,
+)
+from pipelines.focal_loss import _retinanet_anchors
 
 
 def test_focal_loss_hand_computation():
@@ -58,16 +64,93 @@ def test_retinanet_head_size():
     assert sum(p.numel() for p in net.parameters()) == 4 * (256 * 256 * 9 + 256) + 256 * 9 * 9 + 9
 
 
-def test_initial_ce_of_a_retinanet_sized_head():
+def test_retinanet_anchor_count():
     assert _retinanet_anchors() == (100 ** 2 + 50 ** 2 + 25 ** 2 + 13 ** 2 + 7 ** 2) * 9 == 120087
-    per_pos, share = _initial_ce(0.5, anchors=1000, classes=2, positives=10)
-    assert math.isclose(per_pos, 2000 * math.log(2) / 10, rel_tol=1e-12)  # every term is log 2 at p = 0.5
-    assert math.isclose(share, 1990 / 2000, rel_tol=1e-12)
-    per_pos, share = _initial_ce(0.01, anchors=1000, classes=2, positives=10)
-    assert math.isclose(per_pos, (1990 * -math.log(0.99) + 10 * -math.log(0.01)) / 10, rel_tol=1e-9)
+
+
+# ------------------------------------------------------------------------------------------ the checks can fail
+from claimcheck.check import check_claim
+from claimcheck.schema import load_claim_file
+from pipelines import focal_loss as stage
+from pipelines.shared.common import REPO
+
+CLAIMS = {c.id: c for c in load_claim_file(REPO / "claims" / "focal_loss.yaml").claims}
+TINY = {"width": 4, "depth": 1, "lr": 0.01, "iters": 3, "batch_size": 4}
+
+
+def _verdict(cid, metrics):
+    return check_claim(CLAIMS[cid], {"paper": "focal_loss", "profile": "cpu", "metrics": metrics}).verdict
+
+
+def _tiny_data():
+    return tuple(stage.blobs(n, 12, s, 0.6) for n, s in ((8, 1), (4, 2), (4, 3)))
+
+
+def test_focal_loss_replaced_by_alpha_ce_cannot_pass_fl_beats_ce():
+    """The broken factor: the 'FL' arms are alpha-CE (gamma 0, alpha .75), identical to the CE arms: the picked
+    arms score the same and the superiority rule does not reproduce."""
+    ce = {"gamma": 0.0, "alpha": 0.75, "prior": 0.01}
+    cfg = TINY | {"dense_arms": {"alpha_ce_0.75": ce, "focal_gamma2": ce}}
+    data = _tiny_data()
+    diffs = []
+    for seed in range(5):
+        runs = {n: stage.dense_arm(cfg, data, "cpu", (seed, n)) for n in cfg["dense_arms"]}
+        diffs.append(stage.pick_on_validation(runs, ["focal_gamma2"])[1] - stage.pick_on_validation(runs, ["alpha_ce_0.75"])[1])
+    assert diffs == [0.0] * 5
+    ok = [0.9] * 5
+    gates = {m: ok for m in ("ap_test_alpha_ce_0.75", "ap_test_alpha_ce_0.5", "ap_test_focal_gamma1", "ap_test_focal_gamma2")}
+    gates |= {"diverged_focal_gamma2": [0.0] * 5, "diverged_alpha_ce_0.75": [0.0] * 5}
+    assert _verdict("fl_beats_ce", {"ap_focal_minus_best_alpha_ce": diffs, **gates}) != "reproduced"
+
+
+def test_validation_picks_the_arm_never_the_test_split():
+    runs = {"a": {"ap_val": 0.9, "ap_test": 0.1}, "b": {"ap_val": 0.2, "ap_test": 0.99}}
+    assert stage.pick_on_validation(runs, ["a", "b"]) == ("a", 0.1)
+
+
+def test_prior_init_given_to_both_arms_cannot_pass_the_initialisation_claims():
+    """The broken factor: the 'bias 0' arm also starts from the prior: the first losses are equal (ratio 1), the AP
+    difference is 0, and neither initialisation claim reproduces."""
+    arm = {"gamma": 0.0, "alpha": 0.5, "prior": 0.01}
+    cfg = TINY | {"dense_arms": {"alpha_ce_0.5": arm, "ce_bias0": arm}}
+    data = _tiny_data()
+    runs = [{n: stage.dense_arm(cfg, data, "cpu", (s, n)) for n in cfg["dense_arms"]} for s in range(5)]
+    ratio = [r["ce_bias0"]["first_loss"] / r["alpha_ce_0.5"]["first_loss"] for r in runs]
+    gap = [r["alpha_ce_0.5"]["ap_test"] - r["ce_bias0"]["ap_test"] for r in runs]
+    assert ratio == [1.0] * 5 and gap == [0.0] * 5
+    assert _verdict("prior_init_shrinks_initial_ce", {"ce_first_iter_loss_bias0_over_prior": ratio}) != "reproduced"
+    metrics = {"ap_test_ce_prior_minus_bias0": gap, "ap_test_alpha_ce_0.5": [0.9] * 5}
+    assert _verdict("plain_ce_without_prior_fails", metrics) != "reproduced"
+
+
+def test_first_iteration_background_share_is_read_from_the_built_model():
+    """Bias 0: every anchor starts near p = .5, so each background anchor costs ~log 2 and the background's share
+    of the first loss is about its share of the anchors; with the prior, positives cost -log(.01) each."""
+    data = _tiny_data()
+    zero = stage.dense_arm(TINY | {"dense_arms": {"a": {"gamma": 0.0, "alpha": 0.5, "prior": None}}}, data, "cpu", (0, "a"))
+    fg = float(data[0][1].mean())
+    assert zero["first_background_share"] > 0.9 and abs(zero["first_background_share"] - (1 - fg)) < 0.1
 
 
 # ------------------------------------------------------------------------------- full profile: RetinaNet on COCO
+class _GroundTruth(torch.nn.Module):
+    """'Detects' the annotated boxes of the images in the loader's order; coco_ids: labels as COCO category ids (as
+    torchvision's COCO weights give them) instead of 0..K-1."""
+
+    def __init__(self, val, coco_ids: bool = False):
+        super().__init__()
+        self.val, self.coco_ids, self.next = val, coco_ids, 0
+
+    def forward(self, images):
+        outs = []
+        for _ in images:
+            t = self.val[self.next % len(self.val)][1]
+            self.next += 1
+            labels = torch.tensor([self.val.categories[int(c)] for c in t["labels"]]) if self.coco_ids else t["labels"]
+            outs.append({"boxes": t["boxes"], "labels": labels, "scores": torch.ones(len(t["labels"]))})
+        return outs
+
+
 def test_retinanet_with_gamma_2_alpha_25_is_torchvisions_retinanet():
     """The classification loss this file plugs into torchvision's RetinaNet is torchvision's own focal loss at the
     paper's (gamma, alpha), on the same weights and the same batch; gamma = 0 (alpha-CE) gives a larger loss."""
@@ -100,19 +183,7 @@ def test_coco_box_ap_is_one_for_the_ground_truth(tmp_path):
     fake_coco_detection(tmp_path)
     val = CocoBoxes(*coco_instances(tmp_path, "val"), train=False)
 
-    class GroundTruth(torch.nn.Module):  # "detects" the annotated boxes of the images in the loader's order
-        def __init__(self):
-            super().__init__()
-            self.next = 0
-
-        def forward(self, images):
-            outs = []
-            for _ in images:
-                target = val[self.next % len(val)][1]
-                self.next += 1
-                outs.append({"boxes": target["boxes"], "labels": target["labels"], "scores": torch.ones(2)})
-            return outs
-
+    GroundTruth = functools.partial(_GroundTruth, val)
     assert [len(val[i][1]["labels"]) for i in range(3)] == [2, 2, 2] and val.categories == [1, 3, 7]
     model = GroundTruth()
     cfg = {"coco_batch_size": 2, "coco_workers": 0}
@@ -125,26 +196,65 @@ def test_coco_box_ap_is_one_for_the_ground_truth(tmp_path):
 def test_full_profile_trains_and_scores_retinanet_on_a_coco_folder(tmp_path):
     from fake_data import fake_coco_detection
 
-    from pipelines.shared.common import paper_config
     from pipelines.focal_loss import measure_coco
+    from pipelines.shared.common import paper_config
     from pipelines.shared.run import Run
 
     fake_coco_detection(tmp_path / "coco", images=2)
     cfg = paper_config("focal_loss", "full") | {
         "coco_dir": str(tmp_path / "coco"), "coco_min_size": 64, "coco_max_size": 96, "coco_iterations": 2,
-        "coco_lr_steps": [1], "coco_warmup": 1, "coco_batch_size": 2, "coco_workers": 0, "coco_imagenet_backbone": False}
+        "coco_lr_steps": [1], "coco_warmup": 1, "coco_batch_size": 2, "coco_workers": 0, "coco_imagenet_backbone": False,
+        "coco_reeval_torchvision": False,
+        "coco_arms": {k: v for k, v in paper_config("focal_loss", "full")["coco_arms"].items()
+                      if k in ("focal", "alpha_ce", "r101_ohem")}}
     metrics, setting = measure_coco(cfg, Run(key="focal_loss", profile="full", figures=tmp_path, device="cpu"))
-    assert set(metrics) == {"coco_ap_focal", "coco_ap_alpha_ce", "coco_ap_focal_minus_alpha_ce"}
-    assert all(0 <= v <= 1 for v in metrics["coco_ap_focal"] + metrics["coco_ap_alpha_ce"])
+    assert set(metrics) == {"coco_ap_focal", "coco_ap_alpha_ce", "coco_ap_r101_ohem", "coco_ap_focal_minus_alpha_ce",
+                            "coco_ap_worst_gamma_minus_alpha_ce"}
+    assert all(0 <= v <= 1 for v in metrics["coco_ap_focal"] + metrics["coco_ap_alpha_ce"] + metrics["coco_ap_r101_ohem"])
     assert "2 images with boxes" in setting["coco"]
 
 
 def test_full_profile_without_coco_says_where_to_put_it(tmp_path):
     import pytest
 
-    from pipelines.shared.data import DataUnavailable
     from pipelines.focal_loss import measure_coco
-    from pipelines.shared.run import Run
+    from pipelines.shared.data import DataUnavailable
 
     with pytest.raises(DataUnavailable, match="COCO_DIR"):
         measure_coco({"coco_dir": str(tmp_path)}, None)
+
+
+def test_full_profile_reevaluates_torchvisions_weights_on_a_coco_folder(tmp_path):
+    """The re-evaluation path of torchvision_retinanet_weights_reproduce_their_number, with a stand-in for the COCO_V1
+    weights that 'detects' the annotated boxes with COCO's own category ids (as torchvision's COCO models do)."""
+    from fake_data import fake_coco_detection
+
+    from pipelines.focal_loss import (
+        CocoBoxes,
+        coco_instances,
+        reeval_torchvision_retinanet,
+    )
+
+    fake_coco_detection(tmp_path)
+    val = CocoBoxes(*coco_instances(tmp_path, "val"), train=False)
+
+    net = _GroundTruth(val, coco_ids=True)
+    out = reeval_torchvision_retinanet({"coco_batch_size": 2, "coco_workers": 0}, val, "cpu", net=net)
+    assert out["coco_torchvision_retinanet_reeval_ap"] > 0.99
+    assert abs(out["coco_torchvision_retinanet_reeval_minus_published"] - (out["coco_torchvision_retinanet_reeval_ap"] - 0.364)) < 1e-9
+
+
+def test_torchvision_retinanet_metadata_is_read_offline():
+    from pipelines.focal_loss import torchvision_retinanet_metrics
+
+    assert torchvision_retinanet_metrics() == {"torchvision_retinanet_r50_fpn_box_ap": pytest.approx(0.364)}
+
+
+def test_resnet101_fpn_and_ohem_variants_build_and_train_one_step():
+    from implementations.focal_loss import retinanet
+
+    torch.manual_seed(0)
+    m = retinanet(depth=101, ohem=16, num_classes=3, min_size=64, max_size=96)
+    assert sum(p.numel() for p in m.backbone.body.parameters()) > 40e6  # ResNet-101's trunk (~42.5 M without fc)
+    out = m.train()([torch.rand(3, 64, 80)], [{"boxes": torch.tensor([[5.0, 5, 40, 50]]), "labels": torch.tensor([1])}])
+    assert torch.isfinite(out["classification"]) and m.head.classification_head.ohem == 16

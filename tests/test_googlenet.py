@@ -1,11 +1,15 @@
 """GoogLeNet: the Table 1 network (true 5x5 branch), its depth, parameters and multiply-adds, against torchvision."""
+from functools import partial
 from types import SimpleNamespace
 
+import pytest
 import torch
 import torchvision
 
 from implementations.googlenet import Inception, depth, googlenet
+import pipelines.googlenet as stage
 from pipelines.googlenet import measure
+from pipelines.shared.torchvision_meta import evaluate_classification
 from pipelines.shared.structural import count_macs, count_params, on_meta
 from fake_data import image_folder  # tests/ is on sys.path (pytest, rootdir without __init__)
 
@@ -59,11 +63,34 @@ def test_fc_head_ablation_changes_only_the_head():
     assert count_params(fc) - count_params(fc.head) == count_params(on_meta(googlenet)) - 1025 * 1000
 
 
-def test_full_profile_avgpool_vs_fc_on_fake_imagenet(tmp_path):
+def test_depth_counts_as_table1_does():
+    m = on_meta(googlenet)
+    # Table 1's depth column: conv 7x7 1, conv 3x3 2 (with its 1x1 reduce), each Inception module 2, linear 1
+    assert depth(m.stem) == 3 and depth(m.head) == 1
+    assert [depth(b) for b in m.modules() if isinstance(b, Inception)] == [2] * 9
+    assert depth(m.stem, count_pooling=True) == 5  # + two max-pools
+    # a broken build (an extra layer in one branch) is seen: the count is of the built model
+    broken = on_meta(googlenet)
+    branch = broken.inception3[0].branches[1]
+    broken.inception3[0].branches[1] = torch.nn.Sequential(*branch, torch.nn.Conv2d(128, 128, 1))
+    assert depth(broken) == 23
+    # the auxiliary classifiers are side branches: they do not add depth
+    assert depth(on_meta(lambda: googlenet(aux_logits=True))) == 22
+
+
+def test_torchvision_evidence_is_the_metadata():
+    m = stage.torchvision_evidence()
+    assert m["torchvision_googlenet_top5_error"] == pytest.approx(1 - 0.8953)
+
+
+def test_full_profile_avgpool_vs_fc_on_fake_imagenet(tmp_path, monkeypatch):
     image_folder(tmp_path, per_class=1)
+    net = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(3, 1000))
+    monkeypatch.setattr(stage, "evaluate_classification", partial(evaluate_classification, net=net, workers=0))
     cfg = {"seeds_imagenet": [0], "imagenet": {"data_dir": str(tmp_path), "batch_size": 2, "workers": 0, "epochs": 1,
                                                "lr": 0.01, "lr_step_epochs": 1}}
     out = measure(cfg, SimpleNamespace(profile="full", device="cpu", show_progress=False))
     m = out["metrics"]
     assert out["seeds"] == [0] and len(m["imagenet_top1_acc_avgpool_minus_fc"]) == 1
     assert m["imagenet_top1_acc_avgpool_minus_fc"][0] == m["imagenet_top1_error_fc_head"][0] - m["imagenet_top1_error"][0]
+    assert -100 <= m["torchvision_googlenet_reeval_acc5_minus_published"] <= 100 - 89.53

@@ -20,16 +20,68 @@ def test_heatmaps_at_quarter_resolution_and_branch_widths():
     assert last.fuse is not None and len(m.stages[-1][-1].fuse.paths) == 1  # last unit: high-res output only
 
 
-def test_fusion_off_removes_only_fusion():
-    kw = dict(width=8, modules_per_stage=(1, 1), blocks=1, stem_width=8, stage1_blocks=1, num_joints=3, in_channels=1)
-    a, b = hrnet(**kw), hrnet(fusion=False, **kw)
-    assert count_params(b) < count_params(a)
-    assert a(torch.zeros(2, 1, 32, 32)).shape == b(torch.zeros(2, 1, 32, 32)).shape == (2, 3, 8, 8)
+def test_fusion_modes_remove_only_fusion():
+    """'all': every exchange unit fuses; 'last': only the network's final unit (ablation (a)); 'none': no unit."""
+    from implementations.hrnet import Fuse
+
+    kw = dict(width=8, modules_per_stage=(1, 2), blocks=1, stem_width=8, stage1_blocks=1, num_joints=3, in_channels=1)
+    nets = {f: hrnet(fusion=f, **kw) for f in ("all", "last", "none")}
+    assert [sum(isinstance(m, Fuse) for m in nets[f].modules()) for f in ("all", "last", "none")] == [3, 1, 0]
+    assert nets["last"].stages[-1][-1].fuse is not None and nets["last"].stages[0][0].fuse is None
+    assert count_params(nets["none"]) < count_params(nets["last"]) < count_params(nets["all"])
+    assert all(n(torch.zeros(2, 1, 32, 32)).shape == (2, 3, 8, 8) for n in nets.values())
+    assert count_params(hrnet(fusion=True, **kw)) == count_params(nets["all"])
 
 
 def test_pck_is_one_on_the_target_heatmaps():
     X, H, C = stick_figures(4, 32, 5, seed=0)
     assert pck(H, C, threshold=4) == 1.0
+    assert pck(H.roll(2, dims=-1), C, threshold=4) == 0.0  # peaks two cells (8 px) off
+
+
+def test_high_resolution_branch_alone_sees_the_whole_32px_image():
+    """Why intermediate fusion has little to add at 32x32: the high-resolution branch of the mini-HRNet (no exchange
+    at all) already has a receptive field wider than the image; fusing the low-resolution branches widens it."""
+    def receptive_field(fusion):
+        torch.manual_seed(0)
+        m = hrnet(width=16, num_joints=5, modules_per_stage=(1, 1), blocks=1, stem_width=16, stage1_blocks=1,
+                  fusion=fusion, in_channels=1).eval()
+        x = torch.rand(1, 1, 160, 160, requires_grad=True)
+        m(x)[0, :, 20, 20].sum().backward()
+        rows = (x.grad[0, 0].abs() > 0).any(1).nonzero()
+        return int(rows.max() - rows.min() + 1)
+
+    assert 32 < receptive_field("none") < receptive_field("last")
+
+
+def test_macs_scale_with_the_pixels_so_the_resolution_ratio_is_no_claim():
+    """16.0 / 7.1 GFLOPs (384x288 over 256x192): a fully convolutional net's cost is proportional to its pixels, so
+    any such net gives 2.25 (the paper's rounded numbers give 2.254): a unit test, not a claim."""
+    from pipelines.shared.structural import count_macs
+
+    m = on_meta(lambda: hrnet(width=32))
+    ratio = count_macs(m, (3, 384, 288)) / count_macs(m, (3, 256, 192))
+    assert abs(ratio - 384 * 288 / (256 * 192)) < 1e-9 and abs(16.0 / 7.1 - ratio) / ratio < 0.01
+
+
+def _verdict(metrics: dict) -> str:
+    from pathlib import Path
+
+    from claimcheck.check import check_claim
+    from claimcheck.schema import load_claim_file
+
+    cf = load_claim_file(Path(__file__).resolve().parents[1] / "claims" / "hrnet.yaml")
+    claim = next(c for c in cf.claims if c.id == "repeated_fusion_helps")
+    return check_claim(claim, {"paper": "hrnet", "profile": "cpu", "metrics": metrics}).verdict
+
+
+def test_fusion_claim_needs_trained_arms_and_a_real_gain():
+    noise = [0.01, -0.015, 0.005, 0.012, -0.008]
+    trained = {"pck_fusion_all": [0.65] * 5, "pck_fusion_last": [0.64] * 5}
+    assert _verdict({**trained, "pck_fusion_all_minus_last": [0.03 + e for e in noise]}) == "reproduced"
+    assert _verdict({**trained, "pck_fusion_all_minus_last": noise}) != "reproduced"  # identical arms
+    untrained = {"pck_fusion_all": [0.2] * 5, "pck_fusion_last": [0.64] * 5}  # the first design's fused net
+    assert _verdict({**untrained, "pck_fusion_all_minus_last": [0.03 + e for e in noise]}) == "invalid"
 
 
 def test_simple_baseline_has_table1_parameter_count():

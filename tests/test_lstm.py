@@ -93,3 +93,101 @@ def test_adding_problem_sequences_follow_exp4():
     assert ((marker == 0) | marked | (marker == -1)).all()
     assert torch.allclose(y, 0.5 + (value * marked).sum(0) / 4)  # target 0.5 + (X1 + X2) / 4
     assert (value.abs() <= 1).all() and (y >= 0).all() and (y <= 1).all()
+
+
+# ------------------------------------------------------------------------------------------ learning algorithms
+from claimcheck.check import check_claim  # noqa: E402
+from claimcheck.schema import load_claim_file  # noqa: E402
+from implementations.lstm import StackedLSTM1997, rtrl_init, rtrl_step, truncated_rtrl_init, truncated_rtrl_step  # noqa: E402
+from pipelines import lstm as stage  # noqa: E402
+from pipelines.shared.common import REPO  # noqa: E402
+
+CLAIMS = {c.id: c for c in load_claim_file(REPO / "claims" / "lstm.yaml").claims}
+
+
+def _verdict(cid, metrics):
+    return check_claim(CLAIMS[cid], {"paper": "lstm", "profile": "cpu", "metrics": metrics}).verdict
+
+
+def test_truncated_rtrl_step_is_the_truncated_gradient_of_the_1997_cell():
+    """The forward-mode algorithm of Appendix A.1 gives exactly autograd's gradient of LSTM1997(truncate=True)."""
+    torch.manual_seed(0)
+    for blocks, size in [(3, 1), (2, 2)]:
+        net = lstm1997_classifier(input_size=3, num_classes=2, blocks=blocks, block_size=size).double()
+        x, target = torch.randn(20, 1, 3, dtype=torch.float64), torch.randn(1, 2, dtype=torch.float64)
+        (0.5 * (net(x) - target).pow(2).sum()).backward()
+        r = net.recurrent
+        W = torch.cat([r.from_input.weight, r.from_hidden.weight, r.from_input.bias[:, None]], 1).detach()
+        W_out = torch.cat([net.readout.weight, net.readout.bias[:, None]], 1).detach()
+        state = truncated_rtrl_init(W, r.cells)
+        for t in range(20):
+            _, state, grads = truncated_rtrl_step(W, W_out, state, x[t, 0], target[0] if t == 19 else None,
+                                                  blocks=blocks, block_size=size)
+        ref = torch.cat([r.from_input.weight.grad, r.from_hidden.weight.grad, r.from_input.bias.grad[:, None]], 1)
+        assert torch.allclose(grads[0], ref, atol=1e-12)
+        assert torch.allclose(grads[1], torch.cat([net.readout.weight.grad, net.readout.bias.grad[:, None]], 1), atol=1e-12)
+
+
+def test_rtrl_step_is_the_full_gradient():
+    torch.manual_seed(0)
+    n, i, T = 4, 3, 15
+    W = (torch.randn(n, i + n + 1, dtype=torch.float64) * 0.5).requires_grad_(True)
+    W_out, x, target = torch.randn(2, n + 1, dtype=torch.float64), torch.randn(T, i, dtype=torch.float64), torch.randn(2, dtype=torch.float64)
+    y, one = torch.zeros(n, dtype=torch.float64), torch.ones(1, dtype=torch.float64)
+    for t in range(T):
+        y = torch.tanh(W @ torch.cat([x[t], y, one]))
+    (0.5 * (W_out @ torch.cat([y, one]) - target).pow(2).sum()).backward()
+    state = rtrl_init(W.detach())
+    for t in range(T):
+        _, state, grads = rtrl_step(W.detach(), W_out, state, x[t], target if t == T - 1 else None)
+    assert torch.allclose(grads[0], W.grad, atol=1e-12)
+
+
+def test_learning_cost_per_weight_is_flat_for_lstm_and_grows_for_rtrl():
+    lstm = [stage.learning_ops_per_weight("lstm", b) for b in (1, 4, 16)]
+    rtrl = [stage.learning_ops_per_weight("rtrl", b) for b in (1, 4, 16)]
+    assert max(lstm) / min(lstm) < 1.5 and rtrl[2] / rtrl[0] > 50
+
+
+def test_o1_claim_fails_for_an_algorithm_whose_cost_per_weight_grows():
+    """The broken version: RTRL's cost in place of LSTM's must not reproduce; a counter that sees no growth anywhere
+    (the positive control fails) makes the claim invalid."""
+    assert _verdict("o1_per_step_and_weight", {"lstm_ops_per_weight_growth": 0.84, "rtrl_ops_per_weight_growth": 3e4}) == "reproduced"
+    assert _verdict("o1_per_step_and_weight", {"lstm_ops_per_weight_growth": 3e4, "rtrl_ops_per_weight_growth": 3e4}) == "not_reproduced"
+    assert _verdict("o1_per_step_and_weight", {"lstm_ops_per_weight_growth": 1.0, "rtrl_ops_per_weight_growth": 1.0}) == "invalid"
+
+
+def test_stacked_lstm_is_the_same_arithmetic_as_separate_nets():
+    torch.manual_seed(0)
+    nets = [lstm1997_classifier(input_size=2, num_classes=1, blocks=2, block_size=2) for _ in range(3)]
+    stacked = StackedLSTM1997.from_single(nets)
+    x = torch.randn(30, 3, 5, 2)
+    assert torch.allclose(stacked(x)[-1], torch.stack([n(x[:, i]) for i, n in enumerate(nets)]), atol=1e-6)
+    sum(n(x[:, i]).sum() for i, n in enumerate(nets)).backward()
+    stacked(x)[-1].sum().backward()
+    assert torch.allclose(stacked.w_rec.grad[1], nets[1].recurrent.from_hidden.weight.grad.T, atol=1e-6)
+
+
+def test_exp2a_sequences():
+    x, y = stage.exp2a_batch(64, p=100, gen=torch.Generator().manual_seed(0))
+    ids = x.argmax(-1)
+    assert x.shape == (101, 64, 101) and (ids[0] == ids[-1]).all() and set(ids[0].tolist()) <= {99, 100}
+    assert (ids[1:-1] == torch.arange(99)[:, None]).all() and torch.equal(y, ids[1:])
+
+
+def test_adding_claims_need_a_solved_lstm_and_fail_when_it_is_no_better():
+    solved = {"adding_test_mse_lstm1997_exp4": [0.001] * 10}
+    same = {**solved, "adding_correct_lstm1997_exp4_minus_rnn": [0.01, -0.01] * 5}
+    assert _verdict("adding_problem_lstm_beats_rnn", same) == "not_reproduced"
+    plateau = {"adding_test_mse_lstm1997_exp4": [0.03] * 10, "adding_correct_lstm1997_exp4_minus_rnn": [0.0] * 10}
+    assert _verdict("adding_problem_lstm_beats_rnn", plateau) == "invalid"
+    hard = {**solved, "adding_wrong_rnn": [0.8] * 10}
+    assert _verdict("adding_problem_t100", {**hard, "adding_wrong_lstm1997_exp4": [0.01] * 10}) == "not_reproduced"
+    assert _verdict("adding_problem_t100", {**hard, "adding_wrong_lstm1997_exp4": [0.0] * 10}) == "reproduced"
+
+
+def test_exp2a_claim_needs_the_short_lags_learned():
+    assert _verdict("long_lag_all_trials_succeed", {"exp2a_success_lstm1997": [0.0] * 10,
+                                                    "exp2a_easy_steps_correct_lstm1997": [0.5] * 10}) == "invalid"
+    assert _verdict("long_lag_all_trials_succeed", {"exp2a_success_lstm1997": [1.0] * 9 + [0.0],
+                                                    "exp2a_easy_steps_correct_lstm1997": [1.0] * 10}) == "not_reproduced"

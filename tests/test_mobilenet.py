@@ -74,3 +74,46 @@ def test_full_profile_table5_on_fake_imagenet(tmp_path, monkeypatch):
     assert out["seeds"] == [0] and len(m["imagenet_top1_error_1p0_224"]) == 1
     assert m["imagenet_top1_acc_thinner_minus_shallower"][0] == \
         m["imagenet_top1_error_shallow_224"][0] - m["imagenet_top1_error_0p75_224"][0]
+
+
+def test_separable_no_worse_claim_needs_its_positive_control():
+    from pathlib import Path
+
+    from claimcheck.check import check_claim
+    from claimcheck.schema import load_claim_file
+
+    claims = {c.id: c for c in load_claim_file(Path(__file__).resolve().parents[1] / "claims" / "mobilenet.yaml").claims}
+
+    def verdict(metrics):
+        return check_claim(claims["separable_small_accuracy_cost"],
+                           {"paper": "mobilenet", "profile": "cpu", "metrics": metrics}).verdict
+
+    diff = [0.002, -0.004, 0.0, 0.003, -0.001]
+    ok = {"test_acc_mini_full_conv": [0.98] * 5, "test_acc_mini_separable": [0.98] * 5,
+          "macs_ratio_mini_full_over_separable": 7.0, "test_acc_separable_minus_full_conv": diff}
+    assert verdict(ok) == "reproduced"
+    # identical arms (separable_convs ignored): no multiply-add saving, the 'no worse' rule proves nothing
+    assert verdict({**ok, "macs_ratio_mini_full_over_separable": 1.0}) == "invalid"
+    assert verdict({**ok, "test_acc_separable_minus_full_conv": [d - 0.06 for d in diff]}) == "not_reproduced"
+
+
+def test_arms_are_built_from_the_settings_passed_in():
+    from pipelines.mobilenet import builders
+
+    cfg = {"alpha": 0.5, "blocks": 4}
+    b = builders(cfg)
+    assert set(b) == {"separable", "full_conv"}
+    assert weights(on_meta(b["full_conv"])) > weights(on_meta(b["separable"]))
+    assert b["separable"]()(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+
+
+def test_scaled_down_pair_differs_in_cost_as_the_papers_pair():
+    """Design of the cpu analogue (moved from the claim file: a property of our scaled-down nets, not a paper claim):
+    the separable net saves several times the multiply-adds of the full-convolution one (Table 4: 8.5x)."""
+    from pipelines.mobilenet import builders
+    from pipelines.shared.common import load_params, paper_config
+
+    cfg = paper_config("mobilenet", "cpu", load_params())
+    b = {k: on_meta(v) for k, v in builders(cfg).items()}
+    macs = {k: count_macs(m, (1, 8, 8)) for k, m in b.items()}
+    assert macs["full_conv"] / macs["separable"] >= 5

@@ -35,3 +35,47 @@ def test_gram_and_losses():
 def test_speedup_count_and_small_loss_network():
     assert speedup_macs(64, 500) > 1000
     assert small_vgg()(torch.rand(2, 1, 32, 32)).shape == (2, 10)
+
+
+def test_speed_timing_interleaves_and_reports_per_repeat_log_ratios():
+    from pipelines.perceptual_loss import speed_timing
+
+    m = speed_timing({"speed_timing_side": 32, "speed_iterations": 500, "speed_repeats": 3})
+    assert len(m["log_speedup_feedforward_over_optimisation"]) == 3
+    assert m["seconds_feedforward_style_net"] > 0 and m["seconds_per_optimisation_iteration"] > 0
+
+
+def _verdicts(metrics: dict, profile: str) -> dict:
+    from pathlib import Path
+
+    from claimcheck.check import check_claim
+    from claimcheck.schema import load_claim_file
+
+    cf = load_claim_file(Path(__file__).resolve().parents[1] / "claims" / "perceptual_loss.yaml")
+    measured = {"paper": "perceptual_loss", "profile": profile, "metrics": metrics}
+    return {c.id: check_claim(c, measured).verdict for c in cf.claims if c.metric in metrics}
+
+
+def test_timing_claim_fails_when_the_optimisation_costs_no_more_than_a_forward_pass():
+    """A broken timing (the 'optimisation iteration' as cheap as the network's forward pass) gives ln 500 < ln 1000."""
+    import math
+
+    spread = [0.03, -0.02, 0.01, -0.04, 0.02, 0.0, -0.01, 0.03, -0.03, 0.01]
+    same = {"log_speedup_feedforward_over_optimisation": [math.log(500) + e for e in spread]}
+    assert _verdicts(same, "cpu")["three_orders_faster"] == "not_reproduced"
+    fast = {"log_speedup_feedforward_over_optimisation": [math.log(2000) + e for e in spread]}
+    assert _verdicts(fast, "cpu")["three_orders_faster"] == "reproduced"
+
+
+def test_table3_comparison_counts_only_when_each_network_wins_its_own_objective():
+    good = {"psnr_db_pixel_minus_feature_loss": [1.2, 1.4], "psnr_db_pixel_loss_minus_bicubic": [-0.1, 0.0],
+            "log_feature_distance_ratio_feature_loss_over_bicubic": [-0.5, -0.4],
+            "log_feature_distance_ratio_feature_over_pixel_loss": [-0.3, -0.2]}
+    v = _verdicts(good, "full")
+    assert v["pixel_loss_higher_psnr"] == v["feature_loss_lower_feature_distance"] == "reproduced"
+    undertrained_feature = {**good, "log_feature_distance_ratio_feature_over_pixel_loss": [0.2, 0.1]}
+    assert _verdicts(undertrained_feature, "full")["pixel_loss_higher_psnr"] == "invalid"
+    undertrained_pixel = {**good, "psnr_db_pixel_loss_minus_bicubic": [-6.0, -4.0]}
+    assert _verdicts(undertrained_pixel, "full")["pixel_loss_higher_psnr"] == "invalid"
+    no_gap = {**good, "psnr_db_pixel_minus_feature_loss": [0.1, -0.1]}
+    assert _verdicts(no_gap, "full")["pixel_loss_higher_psnr"] == "not_reproduced"

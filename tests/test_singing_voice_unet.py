@@ -73,3 +73,43 @@ def test_separation_with_a_unit_mask_returns_the_mixture():
     mix = np.random.default_rng(0).standard_normal(8192 * 3)
     assert np.allclose(separate(Ones(), mix, "cpu"), mix, atol=1e-4)  # hann at hop 768 < 1024: invertible
     assert sdr_db(mix, mix) > 100 and abs(sdr_db(np.zeros(10), np.ones(10))) < 1e-12
+
+
+def _verdicts(metrics: dict) -> dict:
+    from pathlib import Path
+
+    from claimcheck.check import check_claim
+    from claimcheck.schema import load_claim_file
+
+    cf = load_claim_file(Path(__file__).resolve().parents[1] / "claims" / "singing_voice_unet.yaml")
+    measured = {"paper": "singing_voice_unet", "profile": "cpu", "metrics": metrics}
+    return {c.id: check_claim(c, measured).verdict for c in cf.claims if "cpu" in c.profiles and c.kind == "empirical"}
+
+
+def test_a_broken_unet_cannot_pass_the_separation_claims():
+    """Skips that do nothing (the arms equal up to seed noise) do not reproduce any of the three claims; a U-Net whose
+    mask is ignored (its estimate is the mixture: 0 dB over the mixture) makes them invalid, as does an untrained
+    comparator."""
+    noise = [0.1, -0.15, 0.05, 0.12, -0.08]
+    gains = {"snr_db_skip_minus_mixture": [9.5 + e for e in noise], "snr_db_noskip_minus_mixture": [8.0 + e for e in noise]}
+    works = {**gains, "snr_db_skip_minus_noskip": [1.5 + e for e in noise],
+             "detail_snr_db_skip_minus_noskip": [1.0 + e for e in noise], "l1_noskip_minus_skip": [9.0 + e for e in noise]}
+    assert set(_verdicts(works).values()) == {"reproduced"}
+    no_skips = {**works, "snr_db_skip_minus_noskip": noise, "detail_snr_db_skip_minus_noskip": noise,
+                "l1_noskip_minus_skip": noise, "snr_db_skip_minus_mixture": [8.0 + e for e in noise]}
+    assert "reproduced" not in set(_verdicts(no_skips).values())
+    mask_ignored = {**works, "snr_db_skip_minus_mixture": [0.0] * 5, "snr_db_skip_minus_noskip": [-8.0 + e for e in noise]}
+    assert set(_verdicts(mask_ignored).values()) == {"invalid"}
+    untrained_baseline = {**works, "snr_db_noskip_minus_mixture": [0.5] * 5}
+    assert set(_verdicts(untrained_baseline).values()) == {"invalid"}
+
+
+def test_fine_detail_keeps_peaks_and_drops_smooth_parts():
+    from pipelines.singing_voice_unet import fine_detail, snr_db
+
+    ramp = torch.linspace(0, 1, 16)[None, None, :, None].expand(1, 1, 16, 8).contiguous()
+    assert fine_detail(ramp)[..., 1:-1, :].abs().max() < 1e-6  # a linear ramp is all smooth
+    spike = torch.zeros(1, 1, 9, 9)
+    spike[0, 0, 4, 4] = 1.0
+    assert abs(fine_detail(spike)[0, 0, 4, 4].item() - 8 / 9) < 1e-6
+    assert snr_db(spike, spike) > 100

@@ -77,7 +77,7 @@ def test_isbi_and_cell_tracking_loaders_and_training_on_tiny_files(tmp_path):
     tifffile.imwrite(tmp_path / "isbi/train-volume.tif", volume, photometric="minisblack")
     tifffile.imwrite(tmp_path / "isbi/train-labels.tif", labels, photometric="minisblack")
     out = isbi_run(cfg, 0, "cpu")
-    assert 0 <= out["pixel_error"] <= 1 and 0 <= out["rand_error"] <= 1
+    assert 0 <= out["pixel_error"] <= 1 and 0 <= out["rand_error"] <= 1 and 0 <= out["warping_error"] <= 1
     with pytest.raises(DataUnavailable, match="PhC-C2DH-U373"):
         cell_tracking_run(cfg, 0, "cpu", "phc_u373")
     with pytest.raises(DataUnavailable, match="DIC-C2DH-HeLa.*dic_hela_dir"):
@@ -91,3 +91,60 @@ def test_isbi_and_cell_tracking_loaders_and_training_on_tiny_files(tmp_path):
             tifffile.imwrite(tmp_path / f"phc/{seq}/t{t}.tif", rng.integers(0, 2 ** 16, (22, 30), dtype=np.uint16))
             tifffile.imwrite(tmp_path / f"phc/{seq}_GT/SEG/man_seg{t}.tif", inst)
     assert 0 <= cell_tracking_run(cfg, 0, "cpu", "phc_u373") <= 1  # 22 x 30: prediction pads to a multiple of 4
+
+
+def test_simple_points_match_the_topological_definition():
+    from pipelines.unet import simple_point_table
+
+    t = simple_point_table()
+    code = lambda rows: sum(1 << i for i, v in enumerate(np.array(rows).flatten()) if v)  # noqa: E731
+    assert t[code([[1, 1, 1], [1, 1, 1], [0, 0, 0]])]  # the end of a half-plane: flipping keeps one object
+    assert not t[code([[0, 0, 0], [0, 1, 0], [0, 0, 0]])]  # an isolated pixel: deleting it removes an object
+    assert not t[code([[1, 1, 1], [1, 0, 1], [1, 1, 1]])]  # filling the one-pixel hole changes the topology
+    assert not t[code([[0, 1, 0], [0, 1, 0], [0, 1, 0]])]  # a one-pixel-wide bridge: removing it splits
+    assert not t[code([[1, 0, 0], [0, 1, 0], [0, 0, 1]])]  # diagonal only: 4-connected cells are three
+
+
+def test_warping_error_counts_topology_not_boundary_shifts():
+    """Jain et al.'s warping error: a shifted boundary warps away (0), a split or a merger does not."""
+    from pipelines.unet import warping_error
+
+    truth = np.zeros((20, 30), bool)
+    truth[3:17, 3:13], truth[3:17, 16:27] = True, True  # two cells, a 3-px membrane between them
+    assert warping_error(truth, truth.astype(float)) == 0.0
+    shifted = np.zeros_like(truth)
+    shifted[4:17, 3:14], shifted[4:17, 17:27] = True, True  # boundaries moved by a pixel: no topological error
+    assert (shifted != truth).mean() > 0.05 and warping_error(truth, shifted.astype(float)) == 0.0
+    split = truth.copy()
+    split[10, 3:13] = False  # a membrane across the first cell: one cell becomes two
+    assert 0 < warping_error(truth, split.astype(float)) <= 10 / truth.size
+    merged = truth.copy()
+    merged[8:12, 13:16] = True  # a bridge through the membrane: two cells become one
+    assert 0 < warping_error(truth, merged.astype(float)) <= 12 / truth.size
+    soft = np.where(split, 0.9, 0.1)  # probabilities binarised at 0.5 give the same answer
+    assert warping_error(truth, soft) == warping_error(truth, split.astype(float))
+
+
+def _verdicts(metrics: dict) -> dict:
+    from pathlib import Path
+
+    from claimcheck.check import check_claim
+    from claimcheck.schema import load_claim_file
+
+    cf = load_claim_file(Path(__file__).resolve().parents[1] / "claims" / "unet.yaml")
+    measured = {"paper": "unet", "profile": "cpu", "metrics": metrics}
+    return {c.id: check_claim(c, measured).verdict for c in cf.claims if "cpu" in c.profiles and c.kind == "empirical"}
+
+
+def test_identical_arms_or_untrained_arms_cannot_pass_the_unet_claims():
+    """Skips or weights that do nothing (the arms equal up to seed noise) do not reproduce; an arm that collapsed
+    to all-background makes the claim invalid."""
+    noise = [0.01, -0.02, 0.015, -0.01, 0.005, -0.012]
+    trained = {"iou_noskip": [0.8] * 6, "iou_skip": [0.9] * 6, "iou_skip_weightmap": [0.8] * 6}
+    works = {**trained, "iou_skip_minus_noskip": [0.1 + e for e in noise],
+             "border_recall_weightmap_minus_plain": [0.55 + e for e in noise]}
+    assert set(_verdicts(works).values()) == {"reproduced"}
+    no_op = {**trained, "iou_skip_minus_noskip": noise, "border_recall_weightmap_minus_plain": noise}
+    assert "reproduced" not in set(_verdicts(no_op).values())
+    collapsed = {**works, "iou_noskip": [0.0, 0.8, 0.8, 0.8, 0.8, 0.8]}
+    assert _verdicts(collapsed)["skip_localization"] == "invalid"

@@ -42,3 +42,53 @@ def test_train_wgan_runs_n_critic_steps_and_keeps_clip():
 def test_dcgan_critic_shape():
     f = W.dcgan_critic(nc=3, ndf=8, image_size=32)
     assert f(torch.randn(2, 3, 32, 32)).shape == (2,)
+
+
+# ------------------------------------------------------------------------------------------ the checks can fail
+from claimcheck.check import check_claim  # noqa: E402
+from claimcheck.schema import load_claim_file  # noqa: E402
+from pipelines import wgan as stage  # noqa: E402
+from pipelines.shared.common import REPO  # noqa: E402
+
+CLAIMS = {c.id: c for c in load_claim_file(REPO / "claims" / "wgan.yaml").claims}
+
+
+def _verdict(cid, metrics, profile="cpu"):
+    return check_claim(CLAIMS[cid], {"paper": "wgan", "profile": profile, "metrics": metrics}).verdict
+
+
+def test_a_loss_that_only_falls_with_time_or_is_shuffled_does_not_correlate_within_steps():
+    rng = np.random.default_rng(0)
+    steps = np.arange(1, 21)
+    w1 = np.stack([2.0 / np.sqrt(steps * k) + 0.01 * rng.standard_normal(20) for k in (4, 2, 1)])  # 3 runs
+    assert stage.within_step_correlation(w1 * 0.3 + 0.001 * rng.standard_normal(w1.shape), w1) > 0.9  # tracks quality
+    time_only = np.stack([1.0 / steps] * 3)  # the same curve in every run: a function of the step alone
+    assert stage.within_step_correlation(time_only, w1) == 0.0
+    shuffled = np.stack([rng.permutation(r) for r in (w1 * 0.3).T]).T  # runs shuffled within each step
+    rs = [stage.within_step_correlation(np.stack([rng.permutation(c) for c in (w1 * 0.3).T]).T, w1) for _ in range(5)]
+    assert shuffled.shape == w1.shape
+    assert _verdict("loss_correlates_with_quality", {"critic_vs_w1_within_step_r": rs, "w1_spread_across_runs": [0.2] * 5,
+                                                     "w1_drop_slowest_run": [0.5] * 5}) != "reproduced"
+    assert _verdict("loss_correlates_with_quality", {"critic_vs_w1_within_step_r": [0.0] * 5, "w1_spread_across_runs": [0.0] * 5,
+                                                     "w1_drop_slowest_run": [0.5] * 5}) == "invalid"
+
+
+def test_a_collapsed_generator_fails_and_an_unconverged_one_is_invalid():
+    rng = np.random.default_rng(0)
+    real = stage.ring(1024).numpy()
+    collapsed = np.array([[2.0, 0.0]]) + 0.02 * rng.standard_normal((1024, 2))  # every sample on one mode
+    blurred = real * 1.0 + 0.5 * rng.standard_normal((1024, 2))  # not on the modes yet
+    assert stage.modes_covered(real) == 8 and stage.modes_covered(collapsed) == 1
+    assert stage.near_fraction(collapsed) > 0.9 and stage.near_fraction(blurred) < 0.5
+    full = lambda x: {"modes_covered_of_8": [stage.modes_covered(x)] * 5, "near_mode_fraction": [stage.near_fraction(x)] * 5}  # noqa: E731
+    assert _verdict("no_mode_collapse", full(real), "full") == "reproduced"
+    assert _verdict("no_mode_collapse", full(collapsed), "full") == "not_reproduced"
+    assert _verdict("no_mode_collapse", full(blurred), "full") == "invalid"
+
+
+def test_generator_step_size_can_differ_from_the_critics():
+    torch.manual_seed(0)
+    g, f = W.mlp(in_dim=2, hidden=8, depth=1, out_dim=2), W.mlp(in_dim=2, hidden=8, depth=1)
+    before = [p.detach().clone() for p in g.parameters()]
+    W.train_wgan(g, f, lambda k: torch.randn(k, 2), lambda k: torch.randn(k, 2), generator_steps=1, lr_g=0.0)
+    assert all(torch.equal(a, b) for a, b in zip(before, g.parameters()))

@@ -5,6 +5,7 @@ Used by cyclical_lr, one_cycle and class_imbalance (data, MLP) and by vgg and mo
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from pipelines.shared.data import digits, to_tensors, torchvision_dataset
@@ -28,6 +29,23 @@ def digits_or_cifar(cfg: dict):
         return cifar_data(cfg["dataset"])
     (Xtr, ytr), (Xte, yte) = digits(split_seed=0, standardize=True, flatten=True)
     return Xtr, ytr, Xte, yte
+
+
+def digits_or_cifar_with_val(cfg: dict):
+    """(Xtr, ytr, Xval, yval, Xte, yte), made once before the seed workers fork. digits: the shared 70/30 split
+    (split seed 0) with cfg['n_val'] training digits held out for validation, standardised with the remaining
+    training digits' statistics (a pixel that barely varies there is only centred). CIFAR: the last n_val
+    training images are the validation set."""
+    if cfg["data"] == "torchvision":
+        Xtr, ytr, Xte, yte = cifar_data(cfg["dataset"])
+        n = cfg["n_val"]
+        return Xtr[:-n], ytr[:-n], Xtr[-n:], ytr[-n:], Xte, yte
+    (X, y), (Xte, yte) = digits(split_seed=0, flatten=True)
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+    va, tr = perm[:cfg["n_val"]], perm[cfg["n_val"]:]
+    mu, sd = X[tr].mean(0, keepdim=True), X[tr].std(0, keepdim=True).clamp_min(1 / 16)  # pixels are in [0, 1]
+    z = lambda a: (a - mu) / sd  # noqa: E731
+    return z(X[tr]), y[tr], z(X[va]), y[va], z(Xte), yte
 
 
 def mlp(widths: list[int]) -> nn.Sequential:

@@ -87,13 +87,15 @@ def forward_centred(net, x: torch.Tensor, out_offset: float = 0.5) -> torch.Tens
 
 
 def train_sr(build, inputs: torch.Tensor, targets: torch.Tensor, *, steps: int, batch_size: int, lr: float, seed: int,
-             loss_fn=F.mse_loss, out_offset: float = 0.5, device: str = "cpu", progress=None):
+             loss_fn=F.mse_loss, out_offset: float = 0.5, device: str = "cpu", progress=None, cosine: bool = False):
     """Adam on random minibatches of (input, target) sub-images; targets are centre-cropped to the output's size
     (an unpadded SRCNN shrinks its input by f1 + f2 + f3 - 3 pixels). `build()` makes the network after the seed
-    is set, so that its initial weights depend on the seed alone."""
+    is set, so that its initial weights depend on the seed alone. cosine=True anneals the learning rate to 0 over
+    the steps (short runs end closer to a minimum than with a constant rate)."""
     gen = seed_everything(seed)
     net = build().to(device).train()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cosine else None
     it = range(steps) if progress is None else progress(range(steps), total=steps, desc="train")
     for _ in it:
         idx = torch.randint(0, len(inputs), (batch_size,), generator=gen)
@@ -103,7 +105,32 @@ def train_sr(build, inputs: torch.Tensor, targets: torch.Tensor, *, steps: int, 
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
     return net.eval()
+
+
+def least_squares_filter(inputs: torch.Tensor, targets: torch.Tensor, size: int, *, chunk: int = 256) -> torch.nn.Conv2d:
+    """The best linear filter (size x size weights and a bias, unpadded) from input to target sub-images in the
+    least-squares sense: the normal equations accumulated over every output pixel in float64, then solved. With the
+    support of an unpadded network (SRCNN 9-1-5: 9 + 1 + 5 - 2 = 13), it is the optimum that any network without
+    non-linearities can reach on the training MSE (a composition of convolutions is one convolution)."""
+    k = size * size
+    ata = torch.zeros(k + 1, k + 1, dtype=torch.float64)
+    atb = torch.zeros(k + 1, dtype=torch.float64)
+    for start in range(0, len(inputs), chunk):
+        x = inputs[start:start + chunk, 0].double() - 0.5  # the same centring as forward_centred
+        cols = x.unfold(1, size, 1).unfold(2, size, 1)  # (n, H - size + 1, W - size + 1, size, size)
+        a = torch.cat([cols.reshape(-1, k), torch.ones(cols[..., 0, 0].numel(), 1, dtype=torch.float64)], 1)
+        b = centre_crop(targets[start:start + chunk, 0].double(), cols.shape[1:3]).reshape(-1) - 0.5
+        ata += a.T @ a
+        atb += a.T @ b
+    w = torch.linalg.solve(ata, atb).float()
+    conv = torch.nn.Conv2d(1, 1, size)
+    with torch.no_grad():
+        conv.weight.copy_(w[:-1].reshape(1, 1, size, size))
+        conv.bias.copy_(w[-1:])
+    return conv.eval()
 
 
 def save_comparison(path: Path, hr: torch.Tensor, panels: dict[str, torch.Tensor], title: str) -> None:
@@ -165,11 +192,21 @@ def conv_macs(model: torch.nn.Module, input_shape: tuple[int, ...]) -> int:
 # ------------------------------------------------------------------------------------------------- SRCNN
 def _variant(name: str) -> dict:
     """"9-5-5" -> the filter sizes f1, f2, f3."""
-    f1, f2, f3 = (int(k) for k in name.split("-"))
+    f1, f2, f3 = (int(k) for k in name.split("-")[:3])
     return {"f1": f1, "f2": f2, "f3": f3}
 
 
-def _srcnn_training_set(cfg: dict) -> tuple[torch.Tensor, torch.Tensor]:
+def build_srcnn(name: str) -> torch.nn.Sequential:
+    """SRCNN variant `name`: "9-1-5", "9-5-5", ...; a "-linear" suffix ("9-1-5-linear") removes the ReLUs, the
+    broken version whose layers compose into one linear filter (an ablation: it must not pass the claims that say
+    the non-linear mapping matters)."""
+    net = srcnn(**_variant(name))
+    if name.endswith("-linear"):
+        net = torch.nn.Sequential(*[m for m in net if not isinstance(m, torch.nn.ReLU)])
+    return net
+
+
+def srcnn_training_set(cfg: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """Sub-images of the bicubic-upsampled LR image (input) and of the HR image (target), same positions
     (Sec. 4: 33x33, stride 14 on the 91 images)."""
     r, size, stride = cfg["scale"], cfg["patch"], cfg["stride"]
@@ -184,11 +221,18 @@ def _srcnn_training_set(cfg: dict) -> tuple[torch.Tensor, torch.Tensor]:
 def srcnn_run(name: str, seed: int, cfg: dict) -> dict:
     """Train SRCNN variant `name` ("9-1-5") with one seed; PSNR of it and of bicubic on every test image (shaved
     border), and the first image's (HR, bicubic, SRCNN) as an example."""
+    inputs, targets = srcnn_training_set(cfg)
+    net = train_sr(lambda: build_srcnn(name), inputs, targets, steps=cfg["steps"], batch_size=cfg["batch_size"],
+                   lr=cfg["lr"], seed=seed, device=cfg["device"], progress=cfg.get("progress"),
+                   cosine=cfg.get("cosine", False))
+    return score_on_upsampled(net, cfg)
+
+
+def score_on_upsampled(net: torch.nn.Module, cfg: dict) -> dict:
+    """PSNR of `net` (run on the bicubic-upsampled test images, input centred) and of bicubic on every test image,
+    both on the net's output area minus the same `border` px from the image's edge; the first image as an example."""
     r, border = cfg["scale"], cfg["border"]
-    inputs, targets = _srcnn_training_set(cfg)
-    net = train_sr(lambda: srcnn(**_variant(name)), inputs, targets, steps=cfg["steps"], batch_size=cfg["batch_size"],
-                   lr=cfg["lr"], seed=seed, device=cfg["device"], progress=cfg.get("progress"))
-    shrink = sum(m.kernel_size[0] - 1 for m in net if isinstance(m, torch.nn.Conv2d)) // 2  # per side
+    shrink = sum(m.kernel_size[0] - 1 for m in net.modules() if isinstance(m, torch.nn.Conv2d)) // 2  # per side
     shave = max(0, border - shrink)  # the same border for every variant: `border` px from the image's edge
     res = {"net": [], "bicubic": [], "example": None}
     with torch.no_grad():
