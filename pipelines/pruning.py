@@ -58,7 +58,7 @@ def seed_job(c: dict, seed: int) -> dict:
         out[f"dense_{name}"] = accuracy(base, Xte, yte)
         strategies = pr.STRATEGIES if name == "sgd" else ("global_magnitude", "layerwise_magnitude")
         sparsities = c["sparsities"] if name == "sgd" else [max(c["sparsities"])]
-        ft_lr = c["finetune_lr"] if name == "sgd" else lr
+        ft_lr = c["finetune_lr"] if name == "sgd" else c["confounder_finetune_lr"]  # one fine-tuning for every base
         for s in sparsities:
             for strategy in strategies:
                 before, after = prune_and_finetune(c, base, strategy, s, X, y, Xte, yte, seed=base_seed,

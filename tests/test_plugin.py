@@ -37,7 +37,7 @@ def test_outcomes_follow_verdicts_and_expect(pytester):
 
 
 def test_a_claim_that_starts_to_reproduce_fails_loudly(pytester):
-    measured = dict(GOOD_MEASURED, metrics={"layers": 5, "gain": [0.6, 0.61, 0.62, 0.6, 0.61]})
+    measured = dict(GOOD_MEASURED, metrics={**GOOD_MEASURED["metrics"], "gain": [0.6, 0.61, 0.62, 0.6, 0.61]})
     make_repo(pytester.path, {"good": GOOD}, {"good": measured})
     result = run(pytester)
     result.assert_outcomes(passed=3, failed=1, skipped=1)
