@@ -68,14 +68,15 @@ def test_timing_claim_fails_when_the_optimisation_costs_no_more_than_a_forward_p
 
 
 def test_table3_comparison_counts_only_when_each_network_wins_its_own_objective():
-    good = {"psnr_db_pixel_minus_feature_loss": [1.2, 1.4], "psnr_db_pixel_loss_minus_bicubic": [-0.1, 0.0],
-            "log_feature_distance_ratio_feature_loss_over_bicubic": [-0.5, -0.4],
-            "log_feature_distance_ratio_feature_over_pixel_loss": [-0.3, -0.2]}
+    good = {"psnr_db_pixel_minus_feature_loss": [1.2, 1.4, 1.3, 1.25, 1.35],
+            "psnr_db_pixel_loss_minus_bicubic": [-0.1, 0.0, -0.05, 0.0, -0.1],
+            "log_feature_distance_ratio_feature_loss_over_bicubic": [-0.5, -0.4, -0.45, -0.5, -0.4],
+            "log_feature_distance_ratio_feature_over_pixel_loss": [-0.3, -0.2, -0.25, -0.3, -0.2]}
     v = _verdicts(good, "full")
     assert v["pixel_loss_higher_psnr"] == v["feature_loss_lower_feature_distance"] == "reproduced"
-    undertrained_feature = {**good, "log_feature_distance_ratio_feature_over_pixel_loss": [0.2, 0.1]}
+    undertrained_feature = {**good, "log_feature_distance_ratio_feature_over_pixel_loss": [0.2, 0.1, 0.15, 0.2, 0.1]}
     assert _verdicts(undertrained_feature, "full")["pixel_loss_higher_psnr"] == "invalid"
-    undertrained_pixel = {**good, "psnr_db_pixel_loss_minus_bicubic": [-6.0, -4.0]}
+    undertrained_pixel = {**good, "psnr_db_pixel_loss_minus_bicubic": [-6.0, -4.0, -5.0, -6.0, -4.0]}
     assert _verdicts(undertrained_pixel, "full")["pixel_loss_higher_psnr"] == "invalid"
-    no_gap = {**good, "psnr_db_pixel_minus_feature_loss": [0.1, -0.1]}
+    no_gap = {**good, "psnr_db_pixel_minus_feature_loss": [0.1, -0.1, 0.0, 0.1, -0.1]}
     assert _verdicts(no_gap, "full")["pixel_loss_higher_psnr"] == "not_reproduced"
