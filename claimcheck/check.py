@@ -8,13 +8,12 @@ MIN_SEEDS seeds. Those are invalid, and invalid can never be parked with `expect
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from claimcheck.rules import (INCONCLUSIVE, INVALID, MIN_SEEDS, NO_EFFECT_RULES, NOT_MEASURED, NOT_REPRODUCED, REPRODUCED,
-                              MeasurementError, check_gate, evaluate, passes_without_effect, values_of)
-from claimcheck.schema import MAX_ABS, Claim
+                              MeasurementError, check_gate, evaluate, finite_number, passes_without_effect, values_of)
+from claimcheck.schema import Claim
 
 # what the project expects (claim's `expect`) -> the verdict that keeps the suite green
 EXPECTED_VERDICT = {"reproduces": REPRODUCED, "fails": NOT_REPRODUCED, "inconclusive": INCONCLUSIVE}
@@ -98,10 +97,6 @@ def _reject_constant(name: str):
 def run_command(key: str, profile: str) -> str:
     return (f"dvc repro measure-{key}" if profile == "cpu" else
             f"dvc exp run -S profile={profile} measure-{key}   (or: python -m pipelines {key} --profile {profile})")
-
-
-def _finite(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and abs(x) <= MAX_ABS
 
 
 def check_claim(claim: Claim, measured: dict | None, measured_error: str | None = None,
@@ -221,7 +216,7 @@ def _power_note(claim: Claim, o) -> str:
     rule, c = claim.rule, claim.claimed
     if o.mde is None:
         return ""
-    if not _finite(c):
+    if not finite_number(c):
         return (f"the test cannot tell at n={o.n}: it detects a distance of {o.mde:.3g} from the threshold with 80% "
                 f"power; the paper gives no effect size in this metric's units")
     if rule.name == "equivalent":

@@ -95,8 +95,11 @@ class Outcome:
     mde: float | None = None  # statistical rules: the minimum detectable effect at 80% power
 
 
-def _finite_in_range(x: int | float) -> bool:
-    """Finite and at most MAX_ABS in magnitude (a huge int overflows float conversion: not in range either)."""
+def finite_number(x: Any) -> bool:
+    """A number a claim or measured file may hold: not a bool, finite, and at most MAX_ABS in magnitude (a 400-digit
+    integer overflows float conversion: not in range either)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return False
     try:
         return math.isfinite(x) and abs(x) <= MAX_ABS
     except OverflowError:
@@ -106,7 +109,7 @@ def _finite_in_range(x: int | float) -> bool:
 def _num(x: Any, what: str) -> float:
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         raise RuleError(f"{what} must be a number, got {x!r}"[:200])
-    if not _finite_in_range(x):
+    if not finite_number(x):
         raise RuleError(f"{what} must be finite with magnitude at most {MAX_ABS:g}")
     return float(x)
 
@@ -253,7 +256,7 @@ def values_of(measured: Any) -> list[float]:
             raise MeasurementError("the stage recorded a non-finite value (null in the measured file)")
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise MeasurementError(f"the measurement must be a number or a list of numbers, got {type(v).__name__}")
-        if not _finite_in_range(v):
+        if not finite_number(v):
             raise MeasurementError(f"the measurement is not a finite number of magnitude <= {MAX_ABS:g}")
         out.append(float(v))
     return out

@@ -27,7 +27,6 @@ non-text mapping keys and numbers that are not finite or beyond 1e15 are errors,
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from claimcheck.rules import EXACT_RULES, STAT_RULES, Gate, RuleError, parse_gate, parse_rule
+from claimcheck.rules import MAX_ABS, EXACT_RULES, STAT_RULES, Gate, RuleError, finite_number, parse_gate, parse_rule
 
 KINDS = ("structural", "analytical", "empirical")
 SCALES = ("paper", "analogue")
@@ -49,7 +48,6 @@ PAPER_FIELDS = {"key", "index", "title", "authors", "year", "url", "note", "stat
 ID_RE = re.compile(r"[a-z0-9][a-z0-9_]*")  # matched with fullmatch: no trailing newline slips through
 MAX_BYTES = 1 << 20  # a claim file is a page of YAML; a larger one is refused before it is parsed
 MAX_DEPTH = 20
-MAX_ABS = 1e15  # the largest magnitude of any number in a claim or measured file
 
 
 class ClaimFileError(Exception):
@@ -154,16 +152,6 @@ def _line(d: Any, key: str) -> int | None:
 
 def is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def finite_number(v: Any) -> bool:
-    """A number a claim may hold: finite and at most MAX_ABS in magnitude (a 400-digit integer is not)."""
-    if not is_number(v):
-        return False
-    try:
-        return math.isfinite(v) and abs(v) <= MAX_ABS
-    except OverflowError:
-        return False
 
 
 def _one_line(v: Any) -> bool:
