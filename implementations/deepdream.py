@@ -80,18 +80,20 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
 
 def visualize_class(model: nn.Module, targets: torch.Tensor, shape: tuple[int, ...], *, steps: int = 200, lr: float = 0.05,
                     prior: bool = True, tv_weight: float = 3.0, jitter: int = 2, blur_every: int = 10,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
+                    log_prob: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
     """"Start with an image full of random noise, then gradually tweak the image towards what the neural net
     considers a [class]"; with `prior`, impose "that the image should have similar statistics to natural images,
     such as neighboring pixels needing to be correlated" (TV penalty, jitter, a periodic 3x3 blur).
-    One image per entry of `targets` (optimised together, independently)."""
+    One image per entry of `targets` (optimised together, independently). The score is the class logit, or with
+    `log_prob` its log-softmax (towards the class and away from the others: a logit can grow with its rivals')."""
     model.eval()
     x = (0.5 + 0.1 * torch.randn(len(targets), *shape, generator=generator)).clamp(0, 1).requires_grad_(True)
     opt = torch.optim.Adam([x], lr=lr)
     blur = torch.full((shape[0], 1, 3, 3), 1 / 9)
     for step in range(steps):
         dx, dy = _jitter(x, jitter, generator) if prior else (0, 0)
-        logit = model(x.roll((dx, dy), (-1, -2))).gather(1, targets[:, None]).sum()
+        out = model(x.roll((dx, dy), (-1, -2)))
+        logit = (out.log_softmax(1) if log_prob else out).gather(1, targets[:, None]).sum()
         loss = -logit + (tv_weight * total_variation(x) if prior else 0.0)
         opt.zero_grad(set_to_none=True)
         loss.backward()

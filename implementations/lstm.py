@@ -127,22 +127,29 @@ class StackedLSTM1997(nn.Module):
     """`models` independent copies of the 1997 layer plus a linear read-out, trained side by side (one set of weights
     per copy, stacked along a leading axis): the same arithmetic as `models` separate LSTM1997 nets, with one Python
     loop over time for all of them. Inputs (T, models, batch, I); `readout_sees_input` lets the output units see the
-    current input as well as the cells. Truncated backprop as in LSTM1997 (Sec. 4, Appendix A.1)."""
+    current input as well as the cells. Truncated backprop as in LSTM1997 (Sec. 4, Appendix A.1).
+    Exp. 2a's cell (Sec. 5.2) differs from the default: `output_gate=False`, g the logistic sigmoid in [0, 1],
+    h the identity ("a memory cell and an input gate (no output gate required)")."""
 
     def __init__(self, models: int, input_size: int, outputs: int, *, blocks: int = 1, block_size: int = 1,
                  readout_sees_input: bool = False, init_range: float = 0.1,
-                 input_gate_bias: tuple[float, ...] | None = None):
+                 input_gate_bias: tuple[float, ...] | None = None, output_gate_bias: tuple[float, ...] | None = None,
+                 output_gate: bool = True, g=g_squash, h=h_squash):
         super().__init__()
         self.blocks, self.block_size, self.cells = blocks, block_size, blocks * block_size
-        self.hidden, self.readout_sees_input = self.cells + 2 * blocks, readout_sees_input
+        self.output_gate, self.g, self.h = output_gate, g, h
+        self.hidden = self.cells + (2 if output_gate else 1) * blocks
+        self.readout_sees_input = readout_sees_input
         feats = self.cells + (input_size if readout_sees_input else 0)
         u = lambda *shape: nn.Parameter(torch.empty(models, *shape).uniform_(-init_range, init_range))  # noqa: E731
         self.w_in, self.b_in = u(input_size, self.hidden), u(1, self.hidden)
         self.w_rec = u(self.hidden, self.hidden)
         self.w_out, self.b_out = u(feats, outputs), u(1, outputs)
-        if input_gate_bias is not None:  # negatively biased input gates, one value per block (Sec. 4, Sec. 5)
-            with torch.no_grad():
+        with torch.no_grad():  # negatively biased gates, one value per block (Sec. 4: "abuse problem"; Sec. 5)
+            if input_gate_bias is not None:
                 self.b_in[:, 0, self.cells:self.cells + blocks] = torch.tensor(input_gate_bias, dtype=self.b_in.dtype)
+            if output_gate_bias is not None:
+                self.b_in[:, 0, self.cells + blocks:] = torch.tensor(output_gate_bias, dtype=self.b_in.dtype)
 
     @classmethod
     def from_single(cls, nets: list[SequenceClassifier], **kw) -> "StackedLSTM1997":
@@ -166,16 +173,18 @@ class StackedLSTM1997(nn.Module):
         for t in range(T):
             net = net_x[:, t] + torch.bmm(y.detach(), self.w_rec)  # truncation: no error into y(t-1)
             gates = torch.sigmoid(net[..., c:])
-            y_in, y_out = gates[..., :k], gates[..., k:]
+            y_in, y_out = gates[..., :k], (gates[..., k:] if self.output_gate else None)
             if self.block_size > 1:
-                y_in, y_out = y_in.repeat_interleave(self.block_size, -1), y_out.repeat_interleave(self.block_size, -1)
-            s = s + y_in * g_squash(net[..., :c])  # the CEC, Sec. 4
-            y_c = y_out * h_squash(s)
+                y_in = y_in.repeat_interleave(self.block_size, -1)
+                y_out = None if y_out is None else y_out.repeat_interleave(self.block_size, -1)
+            s = s + y_in * self.g(net[..., :c])  # the CEC, Sec. 4
+            y_c = self.h(s) if y_out is None else y_out * self.h(s)
             y = torch.cat([y_c, gates], -1)
             if every_step or t == T - 1:
                 outs.append(torch.cat([x[t], y_c], -1) if self.readout_sees_input else y_c)
-        feats = torch.stack(outs)  # (T' , S, B, F)
-        return (torch.matmul(feats.unsqueeze(-2), self.w_out.unsqueeze(1)).squeeze(-2) + self.b_out)  # (T', S, B, O)
+        feats = torch.stack(outs, 1)  # (S, T', B, F)
+        out = torch.baddbmm(self.b_out, feats.flatten(1, 2), self.w_out)  # one batched matmul per model
+        return out.view(S, len(outs), B, -1).transpose(0, 1)  # (T', S, B, O)
 
 
 # ------------------------------------------------------------------------------ the learning algorithms, per step

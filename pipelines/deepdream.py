@@ -95,7 +95,8 @@ def per_seed(cfg: dict, ds: dict, seed: int) -> dict:
     shape = tuple(ds["xtr"].shape[1:])
     vis = {}
     for arm, prior in (("prior", True), ("noprior", False)):
-        x = DD.visualize_class(a, targets, shape, steps=cfg["vis_steps"], prior=prior, generator=g)
+        x = DD.visualize_class(a, targets, shape, steps=cfg["vis_steps"], prior=prior, generator=g,
+                               log_prob=cfg["vis_log_prob"])
         vis[arm] = x
         with torch.no_grad():
             out[f"target_prob_a_{arm}"] = F.softmax(a(x), 1).gather(1, targets[:, None]).mean().item()
@@ -150,5 +151,5 @@ def measure(cfg: dict, run) -> dict:
         "cnns": f"CNN-A width {cfg['width_a']} (visualised), CNN-B width {cfg['width_b']} (judge), {cfg['epochs']} epochs Adam {cfg['cnn_lr']:g}, batch {cfg['cnn_batch_size']}",
         "dream": f"{cfg['octaves']} octaves x {cfg['dream_steps']} steps, scale 1.4, jitter {cfg['jitter']}, L2 objective; "
                  "open loop: the same steps with every gradient taken at the octave's starting image",
-        "class_visualisation": f"Adam 0.05, {cfg['vis_steps']} steps from noise; prior = TV weight 3, +-2 px jitter, 3x3 blur every 10 steps",
+        "class_visualisation": f"Adam 0.05 on the class {'log-probability' if cfg['vis_log_prob'] else 'logit'}, {cfg['vis_steps']} steps from noise; prior = TV weight 3, +-2 px jitter, 3x3 blur every 10 steps",
         "googlenet": "torchvision googlenet on the meta device, aux heads off"}}

@@ -1,10 +1,11 @@
 """LSTM (Hochreiter & Schmidhuber 1997): weight counts, the learning algorithm's cost per step and weight, a long
 time-lag task and the adding problem.
 
-Paper scale (cpu profile): Exp. 2a (noise-free long lags, p = 100, one-hot) and Exp. 4 (the adding problem at
-T = 100 with the paper's 93-weight net), with the paper's sequence budgets and success criteria; the seeds of one arm
-train side by side as one stacked model (StackedLSTM1997: the same arithmetic as separate nets).
-Analogue: Exp. 2b's noisy form (class symbol, then `lag` random distractors) against a tanh RNN and nn.LSTM.
+Paper scale (cpu profile): Exp. 3a (Bengio et al.'s 2-sequence problem, T = 100, N = 3, stopping criteria ST1/ST2)
+and Exp. 4 (the adding problem at T = 100 with the paper's 93-weight net), with the paper's nets, sequence budgets and
+success criteria; Exp. 2a (noise-free long lags, p = 100) at the full profile. The seeds of one arm train side by
+side as one stacked model (StackedLSTM1997 / StackedRNN: the same arithmetic as separate nets).
+Analogue: Exp. 2b's noisy form (class symbol, then `lag` random distractors) against a tanh RNN.
 Sequences are generated on-line, as in the paper; within a task every arm gets exactly the same sequences.
 """
 from __future__ import annotations
@@ -15,11 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from implementations.lstm import (StackedLSTM1997, lstm1997_classifier, rnn_classifier, rtrl_init, rtrl_step,
-                                  torch_lstm_classifier, truncated_rtrl_init, truncated_rtrl_step, weight_count_1997)
+from implementations.lstm import (StackedLSTM1997, lstm1997_classifier, rtrl_init, rtrl_step, truncated_rtrl_init,
+                                  truncated_rtrl_step, weight_count_1997)
 from pipelines.shared.common import map_seeds
 from pipelines.shared.structural import count_params
-from pipelines.shared.train import seed_everything
 
 
 # ------------------------------------------------------------------------------------------ tasks
@@ -42,6 +42,15 @@ def exp2a_batch(batch: int, *, p: int, gen: torch.Generator) -> tuple[torch.Tens
 def exp2a_symbols(first: torch.Tensor, p: int) -> torch.Tensor:
     """Symbol ids (p + 1, batch) of the sequences (first, a_1, ..., a_{p-1}, first)."""
     return torch.cat([first[None], torch.arange(p - 1)[:, None].expand(p - 1, len(first)), first[None]])
+
+
+def two_sequence_batch(batch: int, *, T: int, n_info: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exp. 3a (Sec. 5.3, Bengio et al.'s 2-sequence problem): (T, batch, 1) inputs whose first `n_info` elements are
+    1.0 (class 1) or -1.0 (class 2) and the rest Gaussian noise of mean 0 and variance 0.2; targets 1.0 / 0.0."""
+    y = torch.randint(0, 2, (batch,), generator=gen).float()
+    x = torch.randn(T, batch, generator=gen) * 0.2 ** 0.5
+    x[:n_info] = (2 * y - 1)[None]
+    return x[..., None], y
 
 
 def adding_batch(batch: int, *, T: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,12 +92,14 @@ def _clip_per_model(model: torch.nn.Module, max_norm: float) -> None:
 
 # ------------------------------------------------------------------------------------------ paper scale
 def exp2a(cfg: dict, seeds: list[int]) -> dict:
-    """Exp. 2a, all seeds stacked: 1997 cells, next-symbol prediction at every step (softmax cross-entropy), Adam.
-    Success (Sec. 5.2 as read here): on both sequences the final symbol's output is the most active and every output
-    is within 0.25 of its target at the sequence end. Checked every `exp2a_check_every` updates; budget in sequences."""
+    """Exp. 2a, all seeds stacked: the paper's cell (a memory cell and an input gate, no output gate, g logistic, h the
+    identity, weights in [-0.2, 0.2]), output units that see the input and the cell, next-symbol prediction at every
+    step (softmax cross-entropy), Adam. Success (Sec. 5.2): "the maximal absolute error of all output units is always
+    below 0.25", here at every step of both sequences (the only two). Checked every `exp2a_check_every` updates."""
     p, B = cfg["exp2a_p"], cfg["exp2a_batch_size"]
     torch.manual_seed(seeds[0])
-    model = StackedLSTM1997(len(seeds), p + 1, p + 1, blocks=cfg["exp2a_blocks"], readout_sees_input=True)
+    model = StackedLSTM1997(len(seeds), p + 1, p + 1, blocks=cfg["exp2a_blocks"], readout_sees_input=True,
+                            init_range=0.2, output_gate=False, g=torch.sigmoid, h=lambda s: s)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["exp2a_lr"])
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     both = exp2a_symbols(torch.tensor([p - 1, p]), p)  # the two sequences, (p + 1, 2) symbol ids
@@ -101,9 +112,9 @@ def exp2a(cfg: dict, seeds: list[int]) -> dict:
         with torch.no_grad():
             prob = model(test_x, every_step=True)[:-1].softmax(-1)  # (p, S, 2, p + 1)
         target = F.one_hot(test_y, p + 1).float()[:, None]
-        end_ok = ((prob[-1] - target[-1]).abs().amax(-1) < 0.25) & (prob[-1].argmax(-1) == test_y[-1])
+        all_ok = (prob - target).abs().amax(-1).amax(0) < 0.25  # (S, 2): every output, every step
         easy = (prob[:-1].argmax(-1) == test_y[:-1, None]).float().mean((0, 2))
-        return end_ok.all(-1), easy
+        return all_ok.all(-1), easy
 
     for u in range(updates):
         x, y = _stacked(exp2a_batch, gens, B, p=p)
@@ -121,6 +132,70 @@ def exp2a(cfg: dict, seeds: list[int]) -> dict:
     ok, easy = evaluate()
     return {"success": [float(v) for v in ok], "easy_steps_correct": easy.tolist(),
             "sequences_to_success": [float(v) if v is not None else float("nan") for v in first_success]}
+
+
+def exp3a(cfg: dict, seeds: list[int]) -> dict:
+    """Exp. 3a at the paper's scale, all seeds stacked: 1 input, 3 blocks of one cell, a sigmoid output unit from the
+    cells, gate biases of Sec. 5.3 (input -1/-3/-5, output -2/-4/-6), weights in [-0.1, 0.1]; squared error at the
+    sequence end, Adam, per-seed clip 1; lengths in [T, T + T/10]. Every `exp3a_check_every` updates each seed is
+    tested on its own 256 sequences: ST1 = none misclassified (|error| > 0.2), ST2 = ST1 and mean |error| < 0.01. A
+    seed stops (its weights are kept) at ST2; then 2,560 fresh sequences give its fraction misclassified (Table 4)."""
+    T, B, S = cfg["exp3a_T"], cfg["exp3a_batch_size"], len(seeds)
+    batch = partial(two_sequence_batch, n_info=cfg["exp3a_n"])
+    torch.manual_seed(seeds[0])
+    model = StackedLSTM1997(S, 1, 1, blocks=3, input_gate_bias=(-1.0, -3.0, -5.0), output_gate_bias=(-2.0, -4.0, -6.0))
+    predict = lambda x: torch.sigmoid(model(x)[-1, ..., 0])  # noqa: E731
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["exp3a_lr"])
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    len_gen = torch.Generator().manual_seed(seeds[0])
+
+    def test(n: int, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fraction misclassified and mean |error| of every seed on n sequences of its own (10 groups of lengths)."""
+        tgens = [torch.Generator().manual_seed(offset + s) for s in seeds]
+        tlen = torch.Generator().manual_seed(offset + seeds[0])
+        wrong, err = torch.zeros(S), torch.zeros(S)
+        for _ in range(10):
+            x, y = _stacked(batch, tgens, n // 10, T=adding_length(T, tlen))
+            with torch.no_grad():
+                e = (predict(x) - y).abs()
+            wrong, err = wrong + (e > 0.2).float().sum(-1), err + e.sum(-1)
+        return wrong / n, err / n
+
+    untrained_wrong, _ = test(cfg["exp3a_test_sequences"], 40_000)
+    st1, st2 = [None] * S, [None] * S
+    kept = [p.detach().clone() for p in model.parameters()]
+    budget = cfg["exp3a_sequences"] // B
+    for u in range(budget):
+        x, y = _stacked(batch, gens, B, T=adding_length(T, len_gen))
+        loss = (predict(x) - y).pow(2).mean(1).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        _clip_per_model(model, 1.0)
+        opt.step()
+        if (u + 1) % cfg["exp3a_check_every"] == 0 or u + 1 == budget:
+            wrong, err = test(256, 50_000)
+            for i in range(S):
+                if st2[i] is None:
+                    if wrong[i] == 0 and st1[i] is None:
+                        st1[i] = (u + 1) * B
+                    if wrong[i] == 0 and err[i] < 0.01:
+                        st2[i] = (u + 1) * B
+                        with torch.no_grad():
+                            for k, p in zip(kept, model.parameters()):
+                                k[i] = p[i]
+            if all(v is not None for v in st2):
+                break
+    with torch.no_grad():  # the stopped seeds get back their weights at ST2; the others keep the last ones
+        for k, p in zip(kept, model.parameters()):
+            for i in range(S):
+                if st2[i] is not None:
+                    p[i] = k[i]
+    wrong, _ = test(cfg["exp3a_test_sequences"], 60_000)
+    censored = float(budget * B)  # not reached within the budget: counted as the budget (a lower bound)
+    return {"wrong": wrong.tolist(), "untrained_wrong": untrained_wrong.tolist(),
+            "reached_st2": [float(v is not None) for v in st2],
+            "sequences_to_st1": [float(v) if v is not None else censored for v in st1],
+            "sequences_to_st2": [float(v) if v is not None else censored for v in st2]}
 
 
 def adding_lstm(cfg: dict, seeds: list[int]) -> dict:
@@ -197,33 +272,34 @@ def adding_rnn(cfg: dict, seeds: list[int]) -> dict:
 
 
 # ------------------------------------------------------------------------------------------ analogue: Exp. 2b
-def build(cfg: dict, arm: str, symbols: int, hidden: int, outputs: int = 2):
-    if arm == "lstm1997":  # 1997 cell, no forget gate, truncated backprop; `hidden` blocks of one cell each
-        return lstm1997_classifier(input_size=symbols, num_classes=outputs, blocks=hidden)
-    if arm == "torch_lstm_forget_bias":
-        return torch_lstm_classifier(input_size=symbols, num_classes=outputs, hidden=hidden, forget_bias=cfg["forget_bias"])
-    if arm == "rnn":
-        return rnn_classifier(input_size=symbols, num_classes=outputs, hidden=hidden)
-    raise ValueError(arm)
-
-
-def latch_arm(cfg: dict, job: tuple[str, int]) -> float:
-    arm, seed = job
-    seed_everything(seed)
-    model = build(cfg, arm, cfg["symbols"], cfg["hidden"])
+def latch(cfg: dict, arm: str, seeds: list[int]) -> list[float]:
+    """Exp. 2b analogue, all seeds of one arm stacked: the 1997 LSTM (`hidden` blocks of one cell, truncated backprop,
+    negatively biased gates as Sec. 4 prescribes against the abuse and drift problems) or a tanh RNN of `hidden`
+    units (full BPTT), softmax read-out at the last step, Adam, per-seed clip 1. Returns each seed's test accuracy."""
+    S, symbols = len(seeds), cfg["symbols"]
+    torch.manual_seed(seeds[0])
+    if arm == "lstm1997":
+        bias = tuple(float(b) for b in cfg["latch_gate_bias"])
+        model = StackedLSTM1997(S, symbols, 2, blocks=cfg["hidden"], input_gate_bias=bias, output_gate_bias=bias)
+        logits = lambda x: model(x)[-1]  # noqa: E731
+    elif arm == "rnn":
+        model = StackedRNN(S, symbols, cfg["hidden"], 2)
+        logits = model
+    else:
+        raise ValueError(arm)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"][arm])
-    gen = torch.Generator().manual_seed(seed)
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
     for _ in range(cfg["updates"]):
-        x, y = latch_batch(cfg["batch_size"], lag=cfg["lag"], symbols=cfg["symbols"], gen=gen)
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
+        x, y = _stacked(latch_batch, gens, cfg["batch_size"], lag=cfg["lag"], symbols=symbols)
+        loss = F.cross_entropy(logits(x).permute(0, 2, 1), y, reduction="none").mean(1).sum()
+        opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        _clip_per_model(model, 1.0)
         opt.step()
-    x, y = latch_batch(cfg["test_sequences"], lag=cfg["lag"], symbols=cfg["symbols"],
-                       gen=torch.Generator().manual_seed(10_000 + seed))
+    x, y = _stacked(latch_batch, [torch.Generator().manual_seed(10_000 + s) for s in seeds], cfg["test_sequences"],
+                    lag=cfg["lag"], symbols=symbols)
     with torch.no_grad():
-        return (model(x).argmax(1) == y).float().mean().item()
+        return (logits(x).argmax(-1) == y).float().mean(-1).tolist()
 
 
 # ------------------------------------------------------------------------------------------ cost per step and weight
@@ -270,25 +346,33 @@ def learning_ops_per_weight(algorithm: str, blocks: int, inputs: int = 8) -> flo
 
 
 # ------------------------------------------------------------------------------------------ the stage
-def _paper_job(cfg: dict, job):
-    kind, arg = job
+def _mean_where(values: list[float], mask: list[float]) -> float:
+    """Mean of the values whose mask is 1 (-1.0 when none: a gate on the mask then fails first)."""
+    kept = [v for v, m in zip(values, mask) if m]
+    return sum(kept) / len(kept) if kept else -1.0
+
+
+def _job(cfg: dict, job):
+    kind, seeds = job
     if kind == "exp2a":
-        return exp2a(cfg, arg)
+        return exp2a(cfg, seeds)
+    if kind == "exp3a":
+        return exp3a(cfg, seeds)
     if kind == "adding_lstm":
-        return adding_lstm(cfg, arg)
+        return adding_lstm(cfg, seeds)
     if kind == "adding_rnn":
-        return adding_rnn(cfg, arg)
-    return latch_arm(cfg, arg)
+        return adding_rnn(cfg, seeds)
+    return latch(cfg, kind.removeprefix("latch_"), seeds)
 
 
 def measure(cfg: dict, run) -> dict:
     seeds = run.seeds(cfg["seeds"])
     pseeds = run.seeds(cfg["paper_seeds"])
-    jobs = ([("adding_lstm", pseeds), ("exp2a", pseeds), ("adding_rnn", pseeds)]
-            + [("latch", (a, s)) for a in cfg["arms"] for s in seeds])
-    out = map_seeds(partial(_paper_job, cfg), jobs, label="job")
-    add_lstm, e2a, add_rnn = out[0], out[1], out[2]
-    latch = {a: [out[3 + i * len(seeds) + j] for j in range(len(seeds))] for i, a in enumerate(cfg["arms"])}
+    kinds = ["adding_lstm", "exp3a", "adding_rnn", "latch_lstm1997", "latch_rnn"] + (["exp2a"] if cfg["run_exp2a"] else [])
+    out = dict(zip(kinds, map_seeds(partial(_job, cfg), [(k, seeds if k.startswith("latch") else pseeds) for k in kinds],
+                                    label="job")))
+    add_lstm, e3a, add_rnn = out["adding_lstm"], out["exp3a"], out["adding_rnn"]
+    latch_acc = {a: out[f"latch_{a}"] for a in ("lstm1997", "rnn")}
 
     exp4 = lstm1997_classifier(input_size=2, num_classes=1, blocks=2, block_size=2)
     sizes = cfg["complexity_blocks"]
@@ -301,30 +385,44 @@ def measure(cfg: dict, run) -> dict:
         "learning_ops_per_step_and_weight_rtrl": rtrl_cost,
         "lstm_ops_per_weight_growth": lstm_cost[-1] / lstm_cost[0],
         "rtrl_ops_per_weight_growth": rtrl_cost[-1] / rtrl_cost[0],
-        "exp2a_success_lstm1997": e2a["success"],
-        "exp2a_easy_steps_correct_lstm1997": e2a["easy_steps_correct"],
-        "exp2a_sequences_to_success_lstm1997": e2a["sequences_to_success"],
+        "exp3a_wrong_lstm1997": e3a["wrong"],
+        "exp3a_wrong_at_st2_mean_lstm1997": _mean_where(e3a["wrong"], e3a["reached_st2"]),
+        "exp3a_wrong_untrained_lstm1997": e3a["untrained_wrong"],
+        "exp3a_reached_st2_lstm1997": e3a["reached_st2"],
+        "exp3a_sequences_to_st1_lstm1997": e3a["sequences_to_st1"],
+        "exp3a_sequences_to_st2_lstm1997": e3a["sequences_to_st2"],
+        "exp3a_sequences_to_st2_mean_lstm1997": sum(e3a["sequences_to_st2"]) / len(e3a["sequences_to_st2"]),
         "adding_wrong_lstm1997_exp4": add_lstm["wrong"],
         "adding_test_mse_lstm1997_exp4": add_lstm["mse"],
         "adding_wrong_rnn": add_rnn["wrong"],
         "adding_test_mse_rnn": add_rnn["mse"],
         "adding_correct_lstm1997_exp4_minus_rnn": [r - w for r, w in zip(add_rnn["wrong"], add_lstm["wrong"])],
-        **{f"latch_acc_{a}": latch[a] for a in cfg["arms"]},
-        "latch_acc_lstm1997_minus_rnn": [a - b for a, b in zip(latch["lstm1997"], latch["rnn"])],
+        **{f"latch_acc_{a}": v for a, v in latch_acc.items()},
+        "latch_acc_lstm1997_minus_rnn": [a - b for a, b in zip(latch_acc["lstm1997"], latch_acc["rnn"])],
     }
-    metrics["exp2a_sequences_to_success_lstm1997"] = [v if v == v else -1.0 for v in metrics["exp2a_sequences_to_success_lstm1997"]]
+    if cfg["run_exp2a"]:
+        e2a = out["exp2a"]
+        metrics |= {"exp2a_success_lstm1997": e2a["success"], "exp2a_easy_steps_correct_lstm1997": e2a["easy_steps_correct"],
+                    "exp2a_sequences_to_success_lstm1997": [v if v == v else -1.0 for v in e2a["sequences_to_success"]]}
     return {"seeds": seeds, "metrics": metrics, "setting": {
         "complexity": f"one time step of each learning algorithm on the meta device, {sizes} blocks of one cell, 8 inputs",
         "exp2a": {"p": cfg["exp2a_p"], "coding": "one-hot, p + 1 symbols", "blocks": cfg["exp2a_blocks"],
+                  "cell": "memory cell and input gate, no output gate, g logistic, h identity (Sec. 5.2)",
                   "readout": "softmax over p + 1 outputs from the cells and the input", "optimizer": f"Adam {cfg['exp2a_lr']}",
-                  "batch_size": cfg["exp2a_batch_size"], "sequences": cfg["exp2a_sequences"], "seeds": pseeds},
+                  "batch_size": cfg["exp2a_batch_size"], "sequences": cfg["exp2a_sequences"], "seeds": pseeds,
+                  "run": cfg["run_exp2a"]},
+        "exp3a": {"T": cfg["exp3a_T"], "N": cfg["exp3a_n"], "lengths": "one per minibatch, uniform in [T, T + T/10]",
+                  "lstm": "1997 cells, 3 blocks of 1, gate biases in -1/-3/-5, out -2/-4/-6, sigmoid output",
+                  "optimizer": f"Adam {cfg['exp3a_lr']}, squared error, clip 1", "batch_size": cfg["exp3a_batch_size"],
+                  "budget_sequences": cfg["exp3a_sequences"], "check_every": cfg["exp3a_check_every"],
+                  "test_sequences": cfg["exp3a_test_sequences"], "seeds": pseeds},
         "adding_problem": {"T": cfg["adding_T"], "lengths": "one per minibatch, uniform in [T, T + T/10]",
                            "lstm": "1997 cells, 2 blocks of 2 (93 weights), stacked seeds",
                            "rnn_hidden": cfg["adding_rnn_hidden"], "optimizer": f"Adam {cfg['adding_lr']}, MSE, clip 1",
                            "batch_size": cfg["adding_batch_size"], "sequences": cfg["adding_sequences"],
                            "test_sequences": cfg["adding_test_sequences"], "seeds": pseeds},
         "latch_analogue": {"task": f"Exp. 2b analogue: class symbol then {cfg['lag']} random distractors, "
-                                   f"{cfg['symbols']}-symbol one-hot alphabet", "arms": cfg["arms"], "hidden": cfg["hidden"],
-                           "updates": cfg["updates"], "batch_size": cfg["batch_size"],
-                           "optimizer": f"Adam, lr per arm {cfg['lr']}, grad-norm clip 1",
-                           "test_sequences": cfg["test_sequences"]}}}
+                                   f"{cfg['symbols']}-symbol one-hot alphabet", "arms": ["lstm1997", "rnn"],
+                           "hidden": cfg["hidden"], "lstm_gate_bias": cfg["latch_gate_bias"], "updates": cfg["updates"],
+                           "batch_size": cfg["batch_size"], "optimizer": f"Adam, lr per arm {cfg['lr']}, grad-norm clip 1",
+                           "test_sequences": cfg["test_sequences"], "seeds": seeds}}}

@@ -70,21 +70,28 @@ def train_cifar10(cfg: dict, arrays: dict, seed: int) -> float:
     torch.manual_seed(seed)
     model = N.tiny_nvae(ch=cfg["cifar10_channels"], z_ch=cfg["latent_channels"], expand=cfg["expand"],
                         in_ch=3, image_size=32, likelihood="logistic").to(cfg["device"])
-    steps = cfg["cifar10_steps"]
-    opt = N.optimizer(model.parameters(), lr=cfg["lr"])
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    state, x, m = {}, arrays["cifar10_train"], cfg["batch_size"]
-    for _ in progress(range(steps), desc="nvae cifar10", enabled=cfg["show_progress"]):
-        batch = x[torch.randint(0, len(x), (m,))].to(cfg["device"])
-        loss = model.neg_elbo(batch).mean() + N.spectral_regularization(model, state, cfg["sr_lambda"])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+    _fit(model, arrays["cifar10_train"], cfg, steps=cfg["cifar10_steps"], sr=True, desc="nvae cifar10")
     model.eval()
     with torch.no_grad():
         nll = torch.cat([model.neg_elbo(b.to(cfg["device"])).cpu() for b in arrays["cifar10_test"].split(500)]).mean().item()
     return N.bits_per_dim(nll, 3 * 32 * 32) if math.isfinite(nll) else 1e6
+
+
+def _fit(model, x: torch.Tensor, cfg: dict, *, steps: int, sr: bool, desc: str) -> dict:
+    """Adamax with a cosine schedule on random minibatches of x (Sec. 5), minimising the negative ELBO plus, with
+    `sr`, the spectral regularisation (Eq. 8); returns the power-iteration state the regulariser keeps."""
+    opt = N.optimizer(model.parameters(), lr=cfg["lr"])
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    state, m = {}, cfg["batch_size"]
+    for _ in progress(range(steps), desc=desc, enabled=cfg["show_progress"]):
+        loss = model.neg_elbo(x[torch.randint(0, len(x), (m,))].to(cfg.get("device", "cpu"))).mean()
+        if sr:
+            loss = loss + N.spectral_regularization(model, state, cfg["sr_lambda"])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    return state
 
 
 def train_arm(cfg: dict, arrays: dict, item) -> dict:
@@ -92,17 +99,7 @@ def train_arm(cfg: dict, arrays: dict, item) -> dict:
     norm, act, sr = ARMS[arm]
     torch.manual_seed(seed)
     model = N.tiny_nvae(ch=cfg["channels"], z_ch=cfg["latent_channels"], norm=norm, act=act, expand=cfg["expand"])
-    opt = N.optimizer(model.parameters(), lr=cfg["lr"])
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg["steps"])
-    state, x, m = {}, arrays["train"], cfg["batch_size"]
-    for _ in progress(range(cfg["steps"]), desc=f"nvae {arm}", enabled=cfg["show_progress"]):
-        loss = model.neg_elbo(x[torch.randint(0, len(x), (m,))]).mean()
-        if sr:
-            loss = loss + N.spectral_regularization(model, state, cfg["sr_lambda"])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+    state = _fit(model, arrays["train"], cfg, steps=cfg["steps"], sr=sr, desc=f"nvae {arm}")
     model.eval()
     with torch.no_grad():
         test = model.neg_elbo(arrays["test"]).mean().item()

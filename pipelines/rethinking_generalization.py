@@ -118,7 +118,9 @@ def fit_arm(cfg: dict, tensors, item: tuple[str, int]) -> dict:
             break
     model.cpu()
     acc = lambda X, y: accuracy(model, _crop(X, size, None), y)  # noqa: E731
+    shifted = _crop(Xte, size, torch.Generator().manual_seed(12_345))  # the same random shifts for every arm
     return {"epochs": epochs, "train_acc": acc(Xtr, ytr), "test_acc": acc(Xte, yte),
+            "shifted_test_acc": accuracy(model, shifted, yte),
             "label_agreement": (ytr == tensors[0][1]).float().mean().item(),
             "weight_norm": torch.cat([p.detach().flatten() for p in model.parameters()]).norm().item()}
 
@@ -185,6 +187,8 @@ def measure(cfg: dict, run) -> dict:
         metrics["test_acc_regularised_minus_none"] = [res[("regularised", s)]["test_acc"] - res[(lo, s)]["test_acc"] for s in seeds]
         metrics["weight_norm_regularised_minus_none"] = [res[("regularised", s)]["weight_norm"] - res[(lo, s)]["weight_norm"]
                                                          for s in seeds]
+        metrics["shifted_test_acc_regularised_minus_none"] = [res[("regularised", s)]["shifted_test_acc"]
+                                                              - res[(lo, s)]["shifted_test_acc"] for s in seeds]
     if cfg.get("imagenet"):
         inet = [imagenet_random_labels(cfg, s) for s in run.seeds(cfg["imagenet_seeds"])]
         metrics["imagenet_random_labels_train_top1"] = [r["top1"] for r in inet]

@@ -67,9 +67,18 @@ def test_oversampling_that_does_nothing_cannot_pass():
     claims = {c.id: c for c in load_claim_file(REPO / "claims" / "class_imbalance.yaml").claims}
     zeros = [0.0] * 6
     m = {"auc_over_minus_base_rho50": zeros, "auc_over_minus_under_rho50": zeros, "auc_over_minus_base_rho10": zeros,
-         "train_test_gap_over_minus_base_rho50": zeros, "train_test_gap_base_rho50": [0.3] * 6}
+         "train_test_gap_over_minus_base_rho50": zeros, "train_test_gap_base_rho50": [0.3] * 6,
+         **{f"auc_{arm}_rho{r}": [0.97] * 6 for arm in ("base", "over", "under") for r in (10, 50)}}  # every arm trained
     verdict = lambda cid: check_claim(claims[cid], {"paper": "class_imbalance", "profile": "cpu",  # noqa: E731
                                                     "metrics": m}).verdict
     assert verdict("oversampling_dominant") == "not_reproduced"
     assert verdict("oversampling_dominant_mild") == "not_reproduced"
     assert verdict("oversampling_no_overfitting") == "invalid"
+
+
+def test_an_arm_that_did_not_train_makes_the_comparisons_invalid():
+    from tests.claim_helpers import claims_of, verdict_of
+    claims = claims_of("class_imbalance")
+    trained = {f"auc_{arm}_rho{r}": [0.97] * 6 for arm in ("base", "over", "under") for r in (10, 50)}
+    m = {**trained, "auc_over_minus_base_rho50": [0.02, 0.03] * 3, "auc_base_rho50": [0.97] * 5 + [0.5]}
+    assert verdict_of("class_imbalance", claims, "oversampling_dominant", m) == "invalid"

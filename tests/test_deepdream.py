@@ -81,3 +81,17 @@ def test_no_feedback_cannot_pass_the_feedback_claims():
     same = [o["activation_gain_conv3_open_loop"] / o["activation_gain_conv3_open_loop"] for o in opens]
     assert _verdict("feedback_loop_beats_open_loop",
                     {**gate, "log_gain_ratio_feedback_over_open_loop_conv3": [float(torch.tensor(r).log()) for r in same]}) == "not_reproduced"
+
+
+def test_visualisation_claims_fail_with_identical_arms_and_need_a_working_comparator():
+    from tests.claim_helpers import claims_of, verdict_of
+    claims = claims_of("deepdream")
+    ok = {"acc_a": [0.95] * 8, "acc_b": [0.95] * 8, "target_prob_a_noprior": [0.99] * 8, "target_prob_a_prior": [0.9] * 8}
+    same = {**ok, "lag1_gap_to_real_noprior_minus_prior": [0.0] * 8, "agreement_b_prior_minus_noprior": [0.0] * 8}
+    assert verdict_of("deepdream", claims, "visualisation_prior_gives_natural_statistics", same) == "not_reproduced"
+    assert verdict_of("deepdream", claims, "visualisation_needs_prior_to_work", same) == "not_reproduced"
+    noise = {**ok, "lag1_gap_to_real_noprior_minus_prior": [0.01, -0.01] * 4, "agreement_b_prior_minus_noprior": [0.1, -0.1] * 4}
+    assert verdict_of("deepdream", claims, "visualisation_prior_gives_natural_statistics", noise) != "reproduced"
+    assert verdict_of("deepdream", claims, "visualisation_needs_prior_to_work", noise) != "reproduced"
+    short = {**same, "target_prob_a_noprior": [0.99] * 7 + [0.5], "lag1_gap_to_real_noprior_minus_prior": [0.2] * 8}
+    assert verdict_of("deepdream", claims, "visualisation_prior_gives_natural_statistics", short) == "invalid"

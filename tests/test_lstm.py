@@ -192,3 +192,52 @@ def test_exp2a_claim_needs_the_short_lags_learned():
                                                     "exp2a_easy_steps_correct_lstm1997": [0.5] * 10}) == "invalid"
     assert _verdict("long_lag_all_trials_succeed", {"exp2a_success_lstm1997": [1.0] * 9 + [0.0],
                                                     "exp2a_easy_steps_correct_lstm1997": [1.0] * 10}) == "not_reproduced"
+
+
+def test_two_sequence_problem_sequences():
+    x, y = stage.two_sequence_batch(500, T=100, n_info=3, gen=torch.Generator().manual_seed(0))
+    assert x.shape == (100, 500, 1) and set(y.tolist()) == {0.0, 1.0}
+    assert torch.equal(x[:3, :, 0], (2 * y - 1).expand(3, -1))
+    assert abs(x[3:].var().item() - 0.2) < 0.01 and abs(x[3:].mean().item()) < 0.01
+
+
+def test_mean_over_the_seeds_at_st2():
+    assert stage._mean_where([0.5, 0.001, 0.003], [0.0, 1.0, 1.0]) == 0.002 and stage._mean_where([0.5], [0.0]) == -1.0
+
+
+def test_exp3a_claims_fail_for_a_net_that_does_not_learn_or_is_slow():
+    ok = {"exp3a_wrong_untrained_lstm1997": [1.0] * 10, "exp3a_reached_st2_lstm1997": [1.0] * 10}
+    assert _verdict("two_sequence_problem_st2", {**ok, "exp3a_sequences_to_st2_mean_lstm1997": 20_000.0}) == "reproduced"
+    assert _verdict("two_sequence_problem_st2", {**ok, "exp3a_sequences_to_st2_mean_lstm1997": 79_700.0}) == "not_reproduced"
+    assert _verdict("two_sequence_problem_misclassified", {**ok, "exp3a_wrong_at_st2_mean_lstm1997": 0.0001}) == "reproduced"
+    assert _verdict("two_sequence_problem_misclassified", {**ok, "exp3a_wrong_at_st2_mean_lstm1997": 0.002}) == "not_reproduced"
+    never = {**ok, "exp3a_reached_st2_lstm1997": [1.0] * 4 + [0.0] * 6, "exp3a_wrong_at_st2_mean_lstm1997": 0.0}
+    assert _verdict("two_sequence_problem_misclassified", never) == "invalid"
+    blind = {**ok, "exp3a_wrong_untrained_lstm1997": [0.0] * 10, "exp3a_wrong_at_st2_mean_lstm1997": 0.0}
+    assert _verdict("two_sequence_problem_misclassified", blind) == "invalid"
+
+
+def test_latch_claims_need_every_lstm_seed_trained():
+    learned = {"latch_acc_lstm1997": [1.0] * 10}
+    assert _verdict("long_lag_rnn_fails", {**learned, "latch_acc_rnn": [0.5, 0.51] * 5}) == "reproduced"
+    assert _verdict("long_lag_rnn_fails", {**learned, "latch_acc_rnn": [1.0] * 10}) == "not_reproduced"
+    one_missed = {"latch_acc_lstm1997": [1.0] * 9 + [0.5], "latch_acc_rnn": [0.5, 0.51] * 5}
+    assert _verdict("long_lag_rnn_fails", one_missed) == "invalid"
+    same = {**learned, "latch_acc_lstm1997_minus_rnn": [0.01, -0.01] * 5}
+    assert _verdict("lstm_beats_rnn_on_long_lag", same) == "not_reproduced"
+
+
+def test_exp2a_cell_is_the_papers_and_the_stacked_readout_matches_a_loop():
+    torch.manual_seed(0)
+    net = StackedLSTM1997(2, 5, 5, readout_sees_input=True, output_gate=False, g=torch.sigmoid, h=lambda s: s)
+    assert net.hidden == 2 and net.w_rec.shape == (2, 2, 2)  # one cell and its input gate
+    x = torch.randn(7, 2, 3, 5)
+    out = net(x, every_step=True)
+    s = torch.zeros(2, 3, 1)
+    y = torch.zeros(2, 3, 2)
+    for t in range(7):
+        net_t = x[t] @ net.w_in + net.b_in + y @ net.w_rec
+        gate = torch.sigmoid(net_t[..., 1:])
+        s = s + gate * torch.sigmoid(net_t[..., :1])
+        y = torch.cat([s, gate], -1)
+        assert torch.allclose(out[t], torch.cat([x[t], s], -1) @ net.w_out + net.b_out, atol=1e-5)

@@ -101,8 +101,12 @@ def test_corruption_that_does_nothing_cannot_pass_the_curve_claims():
 
 def test_regulariser_that_does_not_act_makes_the_not_necessary_claim_invalid():
     m = {"test_acc_regularised_minus_none": [0.0, 0.002, -0.001, 0.001, 0.0], "test_acc_p0": [0.97] * 5,
-         "weight_norm_regularised_minus_none": [0.0] * 5}
+         "shifted_test_acc_regularised_minus_none": [0.001, -0.002, 0.0, 0.001, -0.001]}
     assert _verdict("regularisers_not_necessary", m) == "invalid"
+    acts = {**m, "shifted_test_acc_regularised_minus_none": [0.05, 0.06, 0.04, 0.05, 0.07]}
+    assert _verdict("regularisers_not_necessary", acts) == "reproduced"
+    costly = {**acts, "test_acc_regularised_minus_none": [0.2, 0.21, 0.19, 0.2, 0.22]}
+    assert _verdict("regularisers_not_necessary", costly) == "not_reproduced"
     assert _verdict("regularisers_help_generalisation", {**m, "test_acc_regularised": [0.97] * 5}) != "reproduced"
 
 

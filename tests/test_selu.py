@@ -87,7 +87,7 @@ def _verdict(cid, metrics):
 def test_snn_arm_replaced_by_the_fnn_cannot_pass_snn_beats_fnn():
     """The broken factor: both arms are the FNN (ReLU + He + BN; same seed, same batches): the differences are exactly
     0 and the superiority rule does not reproduce."""
-    cfg = {"width": 16, "depth": 4, "lr": 0.003, "batch_size": 64, "epochs": 1, "train_limit": 128}
+    cfg = {"width": 16, "depths": [2, 4], "lrs": [0.003, 0.03], "n_val": 100, "batch_size": 64, "epochs": 1, "train_limit": 128}
     runs = [stage.snn_vs_fnn(cfg, s, arms=("relu_bn", "relu_bn")) for s in range(5)]
     diff = [r["snn"] - r["fnn"] for r in runs]
     assert diff == [0.0] * 5

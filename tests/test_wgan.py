@@ -92,3 +92,12 @@ def test_generator_step_size_can_differ_from_the_critics():
     before = [p.detach().clone() for p in g.parameters()]
     W.train_wgan(g, f, lambda k: torch.randn(k, 2), lambda k: torch.randn(k, 2), generator_steps=1, lr_g=0.0)
     assert all(torch.equal(a, b) for a, b in zip(before, g.parameters()))
+
+
+def test_critic_claims_fail_for_a_critic_blind_to_w_or_with_vanishing_gradients():
+    from tests.claim_helpers import spread
+    assert _verdict("critic_tracks_emd", {"critic_vs_true_w1_pearson": spread(0.98, sd=0.02)}) == "reproduced"
+    assert _verdict("critic_tracks_emd", {"critic_vs_true_w1_pearson": spread(0.0, sd=0.3)}) == "not_reproduced"
+    assert _verdict("critic_clean_gradients", {"critic_grad_ratio_at_fakes": spread(0.35, sd=0.05)}) == "reproduced"
+    gan_like = spread(0.002, sd=0.001)  # what the saturated GAN discriminator gives
+    assert _verdict("critic_clean_gradients", {"critic_grad_ratio_at_fakes": gan_like}) == "not_reproduced"
