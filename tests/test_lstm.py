@@ -206,9 +206,12 @@ def test_mean_over_the_seeds_at_st2():
 
 
 def test_exp3a_claims_fail_for_a_net_that_does_not_learn_or_is_slow():
-    ok = {"exp3a_wrong_untrained_lstm1997": [1.0] * 10, "exp3a_reached_st2_lstm1997": [1.0] * 10}
-    assert _verdict("two_sequence_problem_st2", {**ok, "exp3a_sequences_to_st2_mean_lstm1997": 20_000.0}) == "reproduced"
-    assert _verdict("two_sequence_problem_st2", {**ok, "exp3a_sequences_to_st2_mean_lstm1997": 79_700.0}) == "not_reproduced"
+    ok = {"exp3a_wrong_untrained_lstm1997": [1.0] * 10, "exp3a_reached_st2_lstm1997": [1.0] * 10,
+          "exp3a_wrong_lstm1997": [0.001] * 10}
+    assert _verdict("two_sequence_problem_st2", ok) == "reproduced"
+    assert _verdict("two_sequence_problem_st2", {**ok, "exp3a_reached_st2_lstm1997": [1.0] * 9 + [0.0]}) == "not_reproduced"
+    untrained = {**ok, "exp3a_wrong_lstm1997": [0.001] * 9 + [0.5], "exp3a_reached_st2_lstm1997": [1.0] * 9 + [0.0]}
+    assert _verdict("two_sequence_problem_st2", untrained) == "invalid"
     assert _verdict("two_sequence_problem_misclassified", {**ok, "exp3a_wrong_at_st2_mean_lstm1997": 0.0001}) == "reproduced"
     assert _verdict("two_sequence_problem_misclassified", {**ok, "exp3a_wrong_at_st2_mean_lstm1997": 0.002}) == "not_reproduced"
     never = {**ok, "exp3a_reached_st2_lstm1997": [1.0] * 4 + [0.0] * 6, "exp3a_wrong_at_st2_mean_lstm1997": 0.0}
