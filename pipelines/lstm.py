@@ -81,6 +81,28 @@ def _stacked(fn, gens, *args, **kw):
     return torch.stack(xs, 1), torch.stack(ys)
 
 
+def _update(model: torch.nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One optimiser step of every stacked model, each gradient clipped to norm 1 on its own."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    _clip_per_model(model, 1.0)
+    opt.step()
+
+
+def _test_errors(predict, batch, seeds: list[int], *, T: int, n: int, seed_offset: int, length_offset: int,
+                 groups: int = 10) -> list[torch.Tensor]:
+    """predict(x) - y of each seed's net on n fresh sequences of its own (generator seed_offset + seed), in `groups`
+    minibatches whose lengths are drawn from [T, T + T/10]: a list of (seeds, n / groups) errors."""
+    gens = [torch.Generator().manual_seed(seed_offset + s) for s in seeds]
+    len_gen = torch.Generator().manual_seed(length_offset + seeds[0])
+    errors = []
+    for _ in range(groups):
+        x, y = _stacked(batch, gens, n // groups, T=adding_length(T, len_gen))
+        with torch.no_grad():
+            errors.append(predict(x) - y)
+    return errors
+
+
 def _clip_per_model(model: torch.nn.Module, max_norm: float) -> None:
     """clip_grad_norm_ for every stacked model on its own (leading axis of every parameter)."""
     with torch.no_grad():
@@ -120,10 +142,7 @@ def exp2a(cfg: dict, seeds: list[int]) -> dict:
         x, y = _stacked(exp2a_batch, gens, B, p=p)
         logits = model(x, every_step=True)[:-1]  # (p, S, B, p + 1): predictions of steps 1..p
         loss = F.cross_entropy(logits.permute(1, 3, 0, 2), y, reduction="none").mean((1, 2)).sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        _clip_per_model(model, 1.0)
-        opt.step()
+        _update(model, opt, loss)
         if (u + 1) % cfg["exp2a_check_every"] == 0:
             ok, _ = evaluate()
             for i in range(len(seeds)):
@@ -150,14 +169,10 @@ def exp3a(cfg: dict, seeds: list[int]) -> dict:
     len_gen = torch.Generator().manual_seed(seeds[0])
 
     def test(n: int, offset: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fraction misclassified and mean |error| of every seed on n sequences of its own (10 groups of lengths)."""
-        tgens = [torch.Generator().manual_seed(offset + s) for s in seeds]
-        tlen = torch.Generator().manual_seed(offset + seeds[0])
+        """Fraction misclassified and mean |error| of every seed on n sequences of its own."""
         wrong, err = torch.zeros(S), torch.zeros(S)
-        for _ in range(10):
-            x, y = _stacked(batch, tgens, n // 10, T=adding_length(T, tlen))
-            with torch.no_grad():
-                e = (predict(x) - y).abs()
+        for e in _test_errors(predict, batch, seeds, T=T, n=n, seed_offset=offset, length_offset=offset):
+            e = e.abs()
             wrong, err = wrong + (e > 0.2).float().sum(-1), err + e.sum(-1)
         return wrong / n, err / n
 
@@ -168,10 +183,7 @@ def exp3a(cfg: dict, seeds: list[int]) -> dict:
     for u in range(budget):
         x, y = _stacked(batch, gens, B, T=adding_length(T, len_gen))
         loss = (predict(x) - y).pow(2).mean(1).sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        _clip_per_model(model, 1.0)
-        opt.step()
+        _update(model, opt, loss)
         if (u + 1) % cfg["exp3a_check_every"] == 0 or u + 1 == budget:
             wrong, err = test(256, 50_000)
             for i in range(S):
@@ -210,23 +222,16 @@ def adding_lstm(cfg: dict, seeds: list[int]) -> dict:
     for _ in range(cfg["adding_sequences"] // B):
         x, y = _stacked(adding_batch, gens, B, T=adding_length(T, len_gen))
         loss = (model(x)[-1, ..., 0] - y).pow(2).mean(1).sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        _clip_per_model(model, 1.0)
-        opt.step()
+        _update(model, opt, loss)
     return _adding_eval_stacked(lambda x: model(x)[-1, ..., 0], cfg, seeds)
 
 
 def _adding_eval_stacked(predict, cfg: dict, seeds: list[int]) -> dict:
     """Each seed's net on its own 2,560 fresh test sequences (Table 7), lengths drawn from [T, T + T/10]."""
-    T, n, groups = cfg["adding_T"], cfg["adding_test_sequences"], 10
-    gens = [torch.Generator().manual_seed(20_000 + s) for s in seeds]
-    len_gen = torch.Generator().manual_seed(30_000 + seeds[0])
+    n = cfg["adding_test_sequences"]
     wrong, sq = torch.zeros(len(seeds)), torch.zeros(len(seeds))
-    for _ in range(groups):
-        x, y = _stacked(adding_batch, gens, n // groups, T=adding_length(T, len_gen))
-        with torch.no_grad():
-            err = predict(x) - y
+    for err in _test_errors(predict, adding_batch, seeds, T=cfg["adding_T"], n=n, seed_offset=20_000,
+                            length_offset=30_000):
         wrong, sq = wrong + (err.abs() >= 0.04).float().sum(-1), sq + err.pow(2).sum(-1)
     return {"wrong": (wrong / n).tolist(), "mse": (sq / n).tolist()}
 
@@ -264,10 +269,7 @@ def adding_rnn(cfg: dict, seeds: list[int]) -> dict:
     for _ in range(cfg["adding_sequences"] // B):
         x, y = _stacked(adding_batch, gens, B, T=adding_length(T, len_gen))
         loss = (model(x)[..., 0] - y).pow(2).mean(1).sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        _clip_per_model(model, 1.0)
-        opt.step()
+        _update(model, opt, loss)
     return _adding_eval_stacked(lambda x: model(x)[..., 0], cfg, seeds)
 
 
@@ -292,10 +294,7 @@ def latch(cfg: dict, arm: str, seeds: list[int]) -> list[float]:
     for _ in range(cfg["updates"]):
         x, y = _stacked(latch_batch, gens, cfg["batch_size"], lag=cfg["lag"], symbols=symbols)
         loss = F.cross_entropy(logits(x).permute(0, 2, 1), y, reduction="none").mean(1).sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        _clip_per_model(model, 1.0)
-        opt.step()
+        _update(model, opt, loss)
     x, y = _stacked(latch_batch, [torch.Generator().manual_seed(10_000 + s) for s in seeds], cfg["test_sequences"],
                     lag=cfg["lag"], symbols=symbols)
     with torch.no_grad():

@@ -30,14 +30,15 @@ def small_cnn(num_classes: int = 10) -> nn.Sequential:
                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(24 * 4 * 4, num_classes))
 
 
-def prune_and_finetune(c: dict, base: nn.Module, strategy: str, sparsity: float, X, y, Xte, yte, *, seed: int,
-                       opt_name: str, lr: float) -> tuple[float, float]:
-    """(accuracy right after one-shot pruning, accuracy after fine-tuning with the mask held fixed)."""
+def prune_and_finetune(c: dict, base: nn.Module, strategy: str, sparsity: float, X, y, Xte, yte, *,
+                       seed: int) -> tuple[float, float]:
+    """(accuracy right after one-shot pruning, accuracy after fine-tuning with the mask held fixed). Every base model,
+    whatever trained it, is fine-tuned alike: SGD at c['finetune_lr']."""
     model = copy.deepcopy(base)
     torch.manual_seed(seed)  # the random baseline's masks
     pr.STRATEGIES[strategy](model, sparsity)
     before = accuracy(model, Xte, yte)
-    opt = make_optimizer(model.parameters(), name=opt_name, lr=lr)
+    opt = make_optimizer(model.parameters(), name="sgd", lr=c["finetune_lr"])
     fit(model, X, y, epochs=c["finetune_epochs"], batch_size=c["batch_size"], seed=seed, optimizer=opt)
     return before, accuracy(model, Xte, yte)
 
@@ -59,9 +60,8 @@ def seed_job(c: dict, seed: int) -> dict:
         strategies = pr.STRATEGIES if name == "sgd" else ("global_magnitude", "layerwise_magnitude")
         sparsities = c["sparsities"] if name == "sgd" else [c["confounder_sparsity"]]
         for s in sparsities:
-            for strategy in strategies:  # one fine-tuning for every base: the main experiment's (SGD, finetune_lr)
-                before, after = prune_and_finetune(c, base, strategy, s, X, y, Xte, yte, seed=base_seed,
-                                                   opt_name="sgd", lr=c["finetune_lr"])
+            for strategy in strategies:
+                before, after = prune_and_finetune(c, base, strategy, s, X, y, Xte, yte, seed=base_seed)
                 out[f"{name}_{strategy}_{round(s * 100)}_before"] = before
                 out[f"{name}_{strategy}_{round(s * 100)}_after"] = after
     (Xi, yi), (Xite, yite) = data.digits(split_seed=seed)

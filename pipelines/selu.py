@@ -63,8 +63,9 @@ def monte_carlo(c: dict, seed: int) -> dict:
 def snn_vs_fnn(c: dict, seed: int, arms: tuple[str, str] = ("selu", "relu_bn")) -> dict:
     """Both nets from the same seed (same split, same batch order). Each arm is trained at every depth of
     c['depths'] and lr of c['lrs'] and the one with the best validation accuracy is kept (Sec. 4.1: every method's
-    hyperparameters, the number of layers among them, were selected on validation sets); its test accuracy is the arm's. `arms` names the activation of the SNN arm and of the FNN arm
-    (ReLU + He + batch norm, Sec. 4's BatchNorm FNN); ("relu_bn", "relu_bn") is the broken version used in the tests."""
+    hyperparameters, the number of layers among them, were selected on validation sets); its test accuracy is the
+    arm's. `arms` names the activation of the SNN arm and of the FNN arm (ReLU + He + batch norm, Sec. 4's BatchNorm
+    FNN); ("relu_bn", "relu_bn") is the broken version used in the tests."""
     Xtr, ytr, Xva, yva, Xte, yte = digits_or_cifar_with_val({"data": "digits", "n_val": c["n_val"]})
     Xtr, ytr = Xtr[:c.get("train_limit")], ytr[:c.get("train_limit")]
     out = {}

@@ -63,10 +63,10 @@ def test_random_masks_in_place_of_magnitude_cannot_pass_magnitude_beats_random()
     """The broken factor: the 'magnitude' arm prunes at random too (same seed): identical arms, the difference is 0."""
     torch.manual_seed(0)
     X, y = torch.rand(64, 64), torch.randint(0, 10, (64,))
-    c = {"finetune_epochs": 1, "batch_size": 32}
+    c = {"finetune_epochs": 1, "batch_size": 32, "finetune_lr": 0.05}
     base = pr.mlp(sizes=(64, 32, 10))
-    a = stage.prune_and_finetune(c, base, "random", 0.9, X, y, X, y, seed=3, opt_name="sgd", lr=0.05)
-    b = stage.prune_and_finetune(c, base, "random", 0.9, X, y, X, y, seed=3, opt_name="sgd", lr=0.05)
+    a = stage.prune_and_finetune(c, base, "random", 0.9, X, y, X, y, seed=3)
+    b = stage.prune_and_finetune(c, base, "random", 0.9, X, y, X, y, seed=3)
     assert a == b
     gates = {"top1_dense_mlp": [0.97] * 5, "top1_global_magnitude_90_after_finetune": [0.96] * 5}
     assert _verdict("magnitude_beats_random_90", {"top1_global_minus_random_90": [a[1] - b[1]] * 5, **gates}) != "reproduced"
