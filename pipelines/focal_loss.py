@@ -93,10 +93,11 @@ def _fraction_for_half(losses: torch.Tensor) -> float:
     return (int((s < 0.5 * s[-1]).sum()) + 1) / len(losses)
 
 
-def concentration(cfg: dict, digits_data, seed: int) -> tuple[float, float]:
+def concentration(cfg: dict, digits_data, seed: int) -> tuple[float, float, float]:
     """Digits "3 vs rest" with `positives` threes in training (~1:100), a logistic regression trained with FL
     (gamma 2, alpha .25, prior init) as the paper trains its model; on the held-out digits, the fraction of the
-    hardest negatives (and positives) that carries half of their loss under gamma = 2 over that under gamma = 0."""
+    hardest negatives (and positives) that carries half of their loss under gamma = 2 over that under gamma = 0, and
+    the trained model's held-out average precision (that it learned the task)."""
     Xtr, ytr, Xte, yte = digits_data
     gen = seed_everything(seed)
     pos = (ytr == 3).nonzero().flatten()
@@ -114,7 +115,8 @@ def concentration(cfg: dict, digits_data, seed: int) -> tuple[float, float]:
         z, t = lin(Xte).squeeze(1), (yte == 3).float()
         frac = {g: {c: _fraction_for_half(focal_loss(z[t == c], t[t == c], alpha=-1, gamma=g, reduction="none"))
                     for c in (0, 1)} for g in (0.0, 2.0)}
-    return frac[2.0][0] / frac[0.0][0], frac[2.0][1] / frac[0.0][1]
+    ap = float(average_precision_score(t.numpy(), z.numpy()))
+    return frac[2.0][0] / frac[0.0][0], frac[2.0][1] / frac[0.0][1], ap
 
 
 # ------------------------------------------------------------------------------------------ the dense task
@@ -377,6 +379,7 @@ def measure(cfg: dict, run) -> dict:
         "neg_frac_half_loss_gamma2_over_gamma0": [c[0] for c in conc],
         "pos_frac_half_loss_gamma2_over_gamma0": [c[1] for c in conc],
         "pos_ratio_minus_neg_ratio": [c[1] - c[0] for c in conc],
+        "concentration_model_ap_test": [c[2] for c in conc],
         **{f"ap_test_{n}": [r[n]["ap_test"] for r in runs] for n in names},
         **{f"ap_val_{n}": [r[n]["ap_val"] for r in runs] for n in names},
         **{f"diverged_{n}": [r[n]["diverged"] for r in runs] for n in names},

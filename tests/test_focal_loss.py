@@ -258,3 +258,17 @@ def test_resnet101_fpn_and_ohem_variants_build_and_train_one_step():
     assert sum(p.numel() for p in m.backbone.body.parameters()) > 40e6  # ResNet-101's trunk (~42.5 M without fc)
     out = m.train()([torch.rand(3, 64, 80)], [{"boxes": torch.tensor([[5.0, 5, 40, 50]]), "labels": torch.tensor([1])}])
     assert torch.isfinite(out["classification"]) and m.head.classification_head.ohem == 16
+
+
+def test_loss_concentration_claims_need_a_trained_model():
+    from tests.claim_helpers import claims_of, verdict_of
+    claims = claims_of("focal_loss")
+    trained = {"concentration_model_ap_test": [0.95] * 12, "neg_frac_half_loss_gamma2_over_gamma0": [0.05] * 12,
+               "pos_ratio_minus_neg_ratio": [0.4, 0.5] * 6}
+    assert verdict_of("focal_loss", claims, "loss_concentration", trained) == "reproduced"
+    assert verdict_of("focal_loss", claims, "loss_concentration_positives_minor", trained) == "reproduced"
+    untrained = {**trained, "concentration_model_ap_test": [0.95] * 11 + [0.1]}
+    assert verdict_of("focal_loss", claims, "loss_concentration", untrained) == "invalid"
+    assert verdict_of("focal_loss", claims, "loss_concentration_positives_minor", untrained) == "invalid"
+    no_concentration = {**trained, "neg_frac_half_loss_gamma2_over_gamma0": [1.0] * 12}
+    assert verdict_of("focal_loss", claims, "loss_concentration", no_concentration) == "not_reproduced"
