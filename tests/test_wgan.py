@@ -49,6 +49,7 @@ from claimcheck.check import check_claim  # noqa: E402
 from claimcheck.schema import load_claim_file  # noqa: E402
 from pipelines import wgan as stage  # noqa: E402
 from pipelines.shared.common import REPO  # noqa: E402
+from tests.claim_helpers import spread  # noqa: E402
 
 CLAIMS = {c.id: c for c in load_claim_file(REPO / "claims" / "wgan.yaml").claims}
 
@@ -67,10 +68,53 @@ def test_a_loss_that_only_falls_with_time_or_is_shuffled_does_not_correlate_with
     shuffled = np.stack([rng.permutation(r) for r in (w1 * 0.3).T]).T  # runs shuffled within each step
     rs = [stage.within_step_correlation(np.stack([rng.permutation(c) for c in (w1 * 0.3).T]).T, w1) for _ in range(5)]
     assert shuffled.shape == w1.shape
-    assert _verdict("loss_correlates_with_quality", {"critic_vs_w1_within_step_r": rs, "w1_spread_across_runs": [0.2] * 5,
-                                                     "w1_drop_slowest_run": [0.5] * 5}) != "reproduced"
-    assert _verdict("loss_correlates_with_quality", {"critic_vs_w1_within_step_r": [0.0] * 5, "w1_spread_across_runs": [0.0] * 5,
-                                                     "w1_drop_slowest_run": [0.5] * 5}) == "invalid"
+    ok = {"w1_recheck_vs_w1_within_step_r": [0.9] * 5, "w1_spread_across_runs": [0.2] * 5, "w1_final_over_untrained_max": [0.3] * 5}
+    assert _verdict("loss_correlates_with_quality", {"critic_vs_w1_within_step_r": spread(0.9, sd=0.05), **ok}, "full") == "reproduced"
+    assert _verdict("loss_correlates_with_quality", {"critic_vs_w1_within_step_r": rs, **ok}, "full") != "reproduced"
+    assert _verdict("loss_correlates_with_quality", {"critic_vs_w1_within_step_r": [0.9] * 5, **ok,
+                                                     "w1_spread_across_runs": [0.0] * 5}, "full") == "invalid"
+    diverged = [0.3, 0.3, 1.4, 0.3, 0.3]  # one run's W1 ended above its untrained generator's
+    assert _verdict("loss_correlates_with_quality", {"critic_vs_w1_within_step_r": [0.9] * 5, **ok,
+                                                     "w1_final_over_untrained_max": diverged}, "full") == "invalid"
+
+
+def test_a_js_estimate_that_tracks_quality_fails_the_gan_claim_and_a_blind_design_is_invalid():
+    ok = {"gan_w1_recheck_vs_w1_within_step_r": [0.95] * 5, "gan_w1_spread_across_runs": [0.5] * 5,
+          "gan_w1_final_over_untrained_max": [0.3] * 5}
+    assert _verdict("gan_js_estimate_does_not_track_quality", {"gan_js_vs_w1_within_step_r": spread(-0.3, sd=0.1), **ok}, "full") == "reproduced"
+    assert _verdict("gan_js_estimate_does_not_track_quality", {"gan_js_vs_w1_within_step_r": spread(0.9, sd=0.05), **ok}, "full") == "not_reproduced"
+    assert _verdict("gan_js_estimate_does_not_track_quality", {"gan_js_vs_w1_within_step_r": spread(-0.9, sd=0.05), **ok}, "full") == "not_reproduced"
+    blind = {**ok, "gan_w1_recheck_vs_w1_within_step_r": [0.0] * 5}  # the design cannot see even W1 itself
+    assert _verdict("gan_js_estimate_does_not_track_quality", {"gan_js_vs_w1_within_step_r": [-0.3] * 5, **blind}, "full") == "invalid"
+
+
+def test_step_matched_runs_on_the_ring_and_on_images_give_every_metric():
+    cfg = {"hidden": 8, "eval_every": 2, "generator_steps": 6, "n_critic_start": 2, "lrs_g": [1e-3, 5e-4],
+           "gan_lr": 1e-4, "gan_lrs_g": [1e-3, 5e-4], "gan_steps": 6, "gan_eval_every": 2, "ring_lr": 1e-3, "ring_clip": 0.05}
+    keys = {"critic_vs_w1_within_step_r", "gan_js_vs_w1_within_step_r", "w1_recheck_vs_w1_within_step_r",
+            "gan_w1_recheck_vs_w1_within_step_r", "w1_spread_across_runs", "gan_w1_spread_across_runs",
+            "w1_final_over_untrained_max", "gan_w1_final_over_untrained_max"}
+    X = torch.rand(64, 3, 16, 16) * 2 - 1  # DCGAN at 16x16: the image path's shapes, at a test's cost
+    small = stage.Problem(lambda k: X[torch.randint(0, 64, (k,))], lambda k: torch.randn(k, 100),
+                          lambda: W.dcgan_generator(ngf=4, image_size=16), lambda: W.dcgan_critic(ndf=4, image_size=16),
+                          5e-5, 0.01)
+    for p in (stage.ring_problem(cfg), small):
+        out = stage.step_matched_runs(cfg, p, 0)
+        assert keys <= set(out) and len(out["wgan"][0]["w1"]) == 3
+        assert all(np.isfinite(out[k]) for k in keys)
+
+
+def test_untrained_critics_make_the_critic_claims_invalid():
+    line = lambda t: torch.stack([torch.full((256,), t), torch.rand(256)], 1)  # noqa: E731
+    trained = W.mlp(in_dim=2, hidden=8, depth=1)
+    with torch.no_grad():  # f(x, y) = -x: separates the line at 0 from the line at 2 in the direction it ascends
+        trained[0].weight.zero_(), trained[0].bias.zero_(), trained[2].weight.fill_(1.0), trained[2].bias.zero_()
+        trained[0].weight[0, 0] = -1.0
+        trained[0].bias[0] = 5.0
+    assert stage.separation_auc(trained, line(0.0), line(2.0)) == 1.0
+    coin = [1.0, 0.0, 1.0, 1.0, 0.0]  # untrained critics order the two samples one way or the other by chance
+    assert _verdict("critic_tracks_emd", {"critic_vs_true_w1_pearson": [0.99] * 5, "critic_auc_farthest_line": coin}) == "invalid"
+    assert _verdict("critic_clean_gradients", {"critic_grad_ratio_at_fakes": [0.4] * 5, "critic_auc_real_vs_fake": coin}) == "invalid"
 
 
 def test_a_collapsed_generator_fails_and_an_unconverged_one_is_invalid():
@@ -95,9 +139,9 @@ def test_generator_step_size_can_differ_from_the_critics():
 
 
 def test_critic_claims_fail_for_a_critic_blind_to_w_or_with_vanishing_gradients():
-    from tests.claim_helpers import spread
-    assert _verdict("critic_tracks_emd", {"critic_vs_true_w1_pearson": spread(0.98, sd=0.02)}) == "reproduced"
-    assert _verdict("critic_tracks_emd", {"critic_vs_true_w1_pearson": spread(0.0, sd=0.3)}) == "not_reproduced"
-    assert _verdict("critic_clean_gradients", {"critic_grad_ratio_at_fakes": spread(0.35, sd=0.05)}) == "reproduced"
+    fit = {"critic_auc_farthest_line": [1.0] * 5, "critic_auc_real_vs_fake": [1.0] * 5}
+    assert _verdict("critic_tracks_emd", {"critic_vs_true_w1_pearson": spread(0.98, sd=0.02), **fit}) == "reproduced"
+    assert _verdict("critic_tracks_emd", {"critic_vs_true_w1_pearson": spread(0.0, sd=0.3), **fit}) == "not_reproduced"
+    assert _verdict("critic_clean_gradients", {"critic_grad_ratio_at_fakes": spread(0.35, sd=0.05), **fit}) == "reproduced"
     gan_like = spread(0.002, sd=0.001)  # what the saturated GAN discriminator gives
-    assert _verdict("critic_clean_gradients", {"critic_grad_ratio_at_fakes": gan_like}) == "not_reproduced"
+    assert _verdict("critic_clean_gradients", {"critic_grad_ratio_at_fakes": gan_like, **fit}) == "not_reproduced"
