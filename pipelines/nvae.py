@@ -94,21 +94,27 @@ def _fit(model, x: torch.Tensor, cfg: dict, *, steps: int, sr: bool, desc: str) 
     return state
 
 
+def _test_bound(model, x: torch.Tensor, device) -> float:
+    """The model's mean negative ELBO (nats) on x, in eval mode."""
+    model.eval()
+    with torch.no_grad():
+        return model.neg_elbo(x.to(device)).mean().item()
+
+
 def train_arm(cfg: dict, arrays: dict, item) -> dict:
     seed, arm = item
     norm, act, sr = ARMS[arm]
+    device = cfg.get("device", "cpu")
     torch.manual_seed(seed)
-    model = N.tiny_nvae(ch=cfg["channels"], z_ch=cfg["latent_channels"], norm=norm, act=act, expand=cfg["expand"])
-    model.eval()
-    with torch.no_grad(), torch.random.fork_rng(devices=[]):  # the untrained bound, leaving the training's stream as it was
-        untrained = model.neg_elbo(arrays["test"].to(cfg.get("device", "cpu"))).mean().item()
+    model = N.tiny_nvae(ch=cfg["channels"], z_ch=cfg["latent_channels"], norm=norm, act=act, expand=cfg["expand"]).to(device)
+    with torch.random.fork_rng(devices=[]):  # the untrained bound, leaving the training's (CPU) stream as it was
+        untrained = _test_bound(model, arrays["test"], device)
     model.train()
     state = _fit(model, arrays["train"], cfg, steps=cfg["steps"], sr=sr, desc=f"nvae {arm}")
-    model.eval()
+    test = _test_bound(model, arrays["test"], device)
     with torch.no_grad():
-        test = model.neg_elbo(arrays["test"]).mean().item()
         sn = torch.stack(N.spectral_norms(model, state, iters=30)).sum().item()
-        samples = model.sample(64) if arm == "bn_swish_sr" else None
+        samples = model.sample(64).cpu() if arm == "bn_swish_sr" else None
     return {"test_neg_elbo": test if math.isfinite(test) else 1e6, "spectral_norm_sum": sn, "samples": samples,
             "trained_minus_untrained": (test - untrained) if math.isfinite(test - untrained) else 1e6}
 

@@ -154,8 +154,8 @@ def within_step_correlation(estimate: np.ndarray, quality: np.ndarray) -> float:
 
 
 class Problem(NamedTuple):
-    """What the step-matched runs train on: real and noise samplers, fresh generator and critic, the critic's RMSProp
-    step size and clip (Algorithm 1), and the quality measure's sample size."""
+    """What the step-matched runs train on: real and noise samplers, fresh generator and critic, and the critic's
+    RMSProp step size and clip (Algorithm 1)."""
     real: Callable[[int], torch.Tensor]
     noise: Callable[[int], torch.Tensor]
     make_g: Callable[[], torch.nn.Module]
@@ -169,36 +169,33 @@ def ring_problem(cfg: dict) -> Problem:
                    lambda: wgan.mlp(in_dim=2, hidden=cfg["hidden"], depth=3), cfg["ring_lr"], cfg["ring_clip"])
 
 
-def _quality(g, p: Problem) -> tuple[float, float]:
-    """The exact W1 of 512 generated vs 512 real samples (flattened), and an independent re-estimate on fresh 256 vs 256
-    (the positive control: a second estimate of the same quality, so the within-step design can see a tracker)."""
+def _w1(g, p: Problem, n: int = 512) -> float:
+    """The generator's quality: the exact W1 of n generated vs n real samples (flattened). At every evaluation also on
+    fresh 256 vs 256, an independent re-estimate of the same quality (the positive control of the step-matched claims:
+    the within-step design can see a tracker)."""
     flat = lambda x: x.flatten(1).cpu().numpy()  # noqa: E731
     with torch.no_grad():
-        return (wgan.exact_w1(flat(g(p.noise(512))), flat(p.real(512))),
-                wgan.exact_w1(flat(g(p.noise(256))), flat(p.real(256))))
+        return wgan.exact_w1(flat(g(p.noise(n))), flat(p.real(n)))
 
 
 def _wgan_run(cfg: dict, p: Problem, seed: int, lr_g: float, steps: int | None = None) -> dict:
     """Algorithm 1 (n_critic = 5) on problem p; every eval_every generator steps the critic's estimate E_r f - E_g f on
-    fresh 2,048-sample batches and the generator's quality (_quality)."""
+    fresh 2,048-sample batches and the generator's quality (_w1, and its re-estimate on 256 samples)."""
     torch.manual_seed(seed)
     g, f = p.make_g(), p.make_f()
-    untrained = _quality(g, p)[0]
+    untrained = _w1(g, p)
     est, w1, w1_check = [], [], []
 
     def log(step, _):
         if (step + 1) % cfg["eval_every"] == 0:
             with torch.no_grad():
                 est.append(wgan.critic_estimate(f, p.real(2048), g(p.noise(2048))).item())
-            q = _quality(g, p)
-            w1.append(q[0])
-            w1_check.append(q[1])
+            w1.append(_w1(g, p))
+            w1_check.append(_w1(g, p, 256))
 
     wgan.train_wgan(g, f, p.real, p.noise, generator_steps=steps or cfg["generator_steps"], lr=p.critic_lr, lr_g=lr_g,
                     c=p.clip, n_critic_start=cfg["n_critic_start"], on_step=log)
-    with torch.no_grad():
-        samples = g(p.noise(1024)).cpu().numpy()
-    return {"estimate": est, "w1": w1, "w1_check": w1_check, "w1_untrained": untrained, "samples": samples}
+    return {"estimate": est, "w1": w1, "w1_check": w1_check, "w1_untrained": untrained, "generator": g}
 
 
 def _gan_run(cfg: dict, p: Problem, seed: int, lr_g: float) -> dict:
@@ -208,7 +205,7 @@ def _gan_run(cfg: dict, p: Problem, seed: int, lr_g: float) -> dict:
     g, d = p.make_g(), p.make_f()
     opt_g = torch.optim.Adam(g.parameters(), lr=lr_g, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg["gan_lr"], betas=(0.5, 0.999))
-    untrained = _quality(g, p)[0]
+    untrained = _w1(g, p)
     est, w1, w1_check = [], [], []
     for step in range(cfg["gan_steps"]):
         loss_d = F.softplus(-d(p.real(64))).mean() + F.softplus(d(g(p.noise(64)).detach())).mean()
@@ -223,9 +220,8 @@ def _gan_run(cfg: dict, p: Problem, seed: int, lr_g: float) -> dict:
             with torch.no_grad():
                 l = F.softplus(-d(p.real(2048))).mean() + F.softplus(d(g(p.noise(2048)))).mean()
             est.append(math.log(2) - l.item() / 2)
-            q = _quality(g, p)
-            w1.append(q[0])
-            w1_check.append(q[1])
+            w1.append(_w1(g, p))
+            w1_check.append(_w1(g, p, 256))
     return {"estimate": est, "w1": w1, "w1_check": w1_check, "w1_untrained": untrained}
 
 
@@ -257,9 +253,12 @@ def step_matched_runs(cfg: dict, p: Problem, seed: int) -> dict:
 def collapse_run(cfg: dict, seed: int) -> dict:
     """Sec. 4.3 (full profile): one long ring run; judged only once its samples sit on the modes (near_mode_fraction),
     whichever modes those are."""
-    r = _wgan_run({**cfg, "eval_every": cfg["ring_collapse_steps"]}, ring_problem(cfg), seed, cfg["ring_collapse_lr_g"],
+    p = ring_problem(cfg)
+    r = _wgan_run({**cfg, "eval_every": cfg["ring_collapse_steps"]}, p, seed, cfg["ring_collapse_lr_g"],
                   cfg["ring_collapse_steps"])
-    return {"modes_covered_of_8": modes_covered(r["samples"]), "near_mode_fraction": near_fraction(r["samples"]),
+    with torch.no_grad():
+        samples = r["generator"](p.noise(1024)).numpy()
+    return {"modes_covered_of_8": modes_covered(samples), "near_mode_fraction": near_fraction(samples),
             "final_w1": float(r["w1"][-1])}
 
 
@@ -326,9 +325,12 @@ def measure_images(cfg: dict, run) -> dict:
     X, _ = data.to_tensors(data.torchvision_dataset(cfg["data"], train=True, transform=tf), cfg.get("limit"))
     seeds = run.seeds(cfg["seeds"])
     p = image_problem(X, run.device)
-    matched = [step_matched_runs(cfg, p, seed) for seed in seeds]
+    matched = []
+    for seed in seeds:  # each seed's metrics only: its runs (and their models) are dropped as it ends
+        r = step_matched_runs(cfg, p, seed)
+        matched.append({k: v for k, v in r.items() if k not in ("wgan", "gan")})
     collapse = map_seeds(partial(collapse_run, cfg), seeds, label="ring seed")
-    metrics = {k: [float(m[k]) for m in matched] for k in matched[0] if k not in ("wgan", "gan")}
+    metrics = {k: [float(m[k]) for m in matched] for k in matched[0]}
     metrics.update({k: [c[k] for c in collapse] for k in collapse[0]})
     return {"seeds": seeds, "metrics": metrics, "setting": {
         "data": f"torchvision {cfg['data']} 64x64", "algorithm1": "critic RMSProp 5e-5, c = 0.01, n_critic 5",
