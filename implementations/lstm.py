@@ -90,22 +90,6 @@ def lstm1997_classifier(*, input_size: int, num_classes: int, blocks: int = 1, b
     return SequenceClassifier(cell, cell.cells, num_classes)
 
 
-def torch_lstm_classifier(*, input_size: int, num_classes: int, hidden: int = 32,
-                          forget_bias: float = 0.0) -> SequenceClassifier:
-    """torch's nn.LSTM (with the Gers et al. 2000 forget gate). forget_bias > 0 keeps the forget gate open at the
-    start of training, which makes the cell behave like the 1997 CEC (weight 1) until it learns to forget."""
-    lstm = nn.LSTM(input_size, hidden)
-    with torch.no_grad():  # gate order of nn.LSTM: input, forget, cell, output; both bias vectors add up
-        lstm.bias_ih_l0[hidden:2 * hidden] = forget_bias
-        lstm.bias_hh_l0[hidden:2 * hidden] = 0.0
-    return SequenceClassifier(lstm, hidden, num_classes)
-
-
-def rnn_classifier(*, input_size: int, num_classes: int, hidden: int = 32) -> SequenceClassifier:
-    """The tanh recurrent net the paper compares against (its BPTT / RTRL baselines, Sec. 5)."""
-    return SequenceClassifier(nn.RNN(input_size, hidden, nonlinearity="tanh"), hidden, num_classes)
-
-
 def weight_count_1997(*, inputs: int, outputs: int, blocks: int, block_size: int, forget_gate: bool = False) -> int:
     """The paper's way of counting weights (Sec. 5): fully recurrent hidden layer with biases, outputs from cells.
 

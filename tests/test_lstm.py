@@ -2,8 +2,7 @@
 import torch
 from torch import nn
 
-from implementations.lstm import (LSTM1997, lstm1997_classifier, rnn_classifier, torch_lstm_classifier,
-                                  weight_count_1997, weight_count_torch_lstm)
+from implementations.lstm import LSTM1997, lstm1997_classifier, weight_count_1997, weight_count_torch_lstm
 from pipelines.lstm import adding_batch
 from pipelines.shared.structural import count_params
 
@@ -40,10 +39,7 @@ def test_shapes():
     x = torch.randn(12, 5, 8)
     out, s = LSTM1997(8, blocks=3, block_size=2)(x)
     assert out.shape == (12, 5, 6) and s.shape == (5, 6)
-    for model in (lstm1997_classifier(input_size=8, num_classes=2, blocks=4),
-                  torch_lstm_classifier(input_size=8, num_classes=2, hidden=4, forget_bias=5.0),
-                  rnn_classifier(input_size=8, num_classes=2, hidden=4)):
-        assert model(x).shape == (5, 2)
+    assert lstm1997_classifier(input_size=8, num_classes=2, blocks=4)(x).shape == (5, 2)
 
 
 def test_cec_carries_the_error_unchanged_through_time():
@@ -72,12 +68,6 @@ def test_vanilla_rnn_gradient_vanishes_over_long_lags():
     x = torch.randn(200, 1, 3, requires_grad=True)
     rnn(x)[0][-1].sum().backward()
     assert x.grad[0].abs().max() < 1e-6 * x.grad[-1].abs().max()
-
-
-def test_forget_bias_sits_on_the_forget_gate_slice():
-    model = torch_lstm_classifier(input_size=4, num_classes=2, hidden=3, forget_bias=5.0)
-    b = model.recurrent.bias_ih_l0 + model.recurrent.bias_hh_l0
-    assert torch.equal(b[3:6], torch.full((3,), 5.0))
 
 
 def test_adding_problem_sequences_follow_exp4():
