@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import math
 import statistics
-import time
 
 import numpy as np
 import torch
@@ -19,6 +18,7 @@ from implementations.espcn import deconvolution_upscaler, espcn, hr_space_upscal
 from implementations.srcnn import srcnn
 from pipelines.shared.common import map_seeds, progress
 from pipelines.shared.structural import count_macs, count_params, on_meta
+from pipelines.shared.timing import interleaved_log_ratios, self_log_ratios
 
 
 def _seed_run(cfg: dict, seed: int, *, train_images=None, activation: str = "tanh") -> dict:
@@ -87,29 +87,6 @@ def structural(cfg: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ timings
-def _seconds(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
-def interleaved_log_ratios(slow, fast, repeats: int) -> tuple[list[float], list[float], list[float]]:
-    """Time `slow` and `fast` back to back `repeats` times (after one warm-up each), alternating which goes first,
-    so that a change of machine load hits both arms of a repeat alike. Returns (ln(t_slow / t_fast) per repeat,
-    t_slow's, t_fast's)."""
-    slow(), fast()
-    logs, ts, tf = [], [], []
-    for i in range(repeats):
-        if i % 2:
-            b, a = _seconds(fast), _seconds(slow)
-        else:
-            a, b = _seconds(slow), _seconds(fast)
-        logs.append(math.log(a / b))
-        ts.append(a)
-        tf.append(b)
-    return logs, ts, tf
-
-
 def frame_timing(cfg: dict) -> dict:
     """Seconds per frame on one thread: ESPCN on the LR frame vs bicubic upsampling + SRCNN 9-5-5 on the upsampled
     frame (Sec. 3.5 compares the two networks on the same input frames). Weights do not affect time."""
@@ -119,7 +96,9 @@ def frame_timing(cfg: dict) -> dict:
     with torch.no_grad():
         logs, ts, tf = interleaved_log_ratios(lambda: slow(sr.bicubic_up(lr, r)), lambda: fast(lr),
                                               cfg["timing_repeats"])
-    return {"log_speedup_espcn_over_srcnn_955": logs, "seconds_per_frame_espcn": statistics.median(tf),
+        control = self_log_ratios(lambda: fast(lr), cfg["timing_repeats"])
+    return {"log_speedup_espcn_over_srcnn_955": logs, "log_ratio_espcn_against_itself": control,
+            "seconds_per_frame_espcn": statistics.median(tf),
             "seconds_per_frame_srcnn_955": statistics.median(ts),
             "speedup_espcn_over_srcnn_955": math.exp(statistics.median(logs))}
 
@@ -145,6 +124,7 @@ def upscaler_training_timing(cfg: dict) -> dict:
 
     logs, ts, tf = interleaved_log_ratios(steps(dec, target), steps(sub, shuffled), cfg["timing_repeats"])
     return {"log_speedup_subpixel_over_deconvolution_training": logs,
+            "log_ratio_subpixel_training_against_itself": self_log_ratios(steps(sub, shuffled), cfg["timing_repeats"]),
             "speedup_subpixel_over_deconvolution_training": math.exp(statistics.median(logs))}
 
 

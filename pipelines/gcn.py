@@ -208,11 +208,18 @@ def karate_communities(graph: nx.Graph, tries: int = 10) -> np.ndarray:
     return labels
 
 
-def karate_embedding_gap(seeds: list[int], device: str = "cpu") -> list[float]:
-    """kNN accuracy (the 4 modularity communities) of the untrained GCN's 2-D embedding minus that of a random
-    2-D embedding, one pair per seed."""
+def label_modularity(graph: nx.Graph, labels: np.ndarray) -> float:
+    """Newman's modularity Q of the partition that `labels` (one class per node, in graph.nodes order) makes."""
+    from networkx.algorithms.community import modularity
+
+    nodes = list(graph.nodes)
+    return modularity(graph, [{nodes[i] for i in np.flatnonzero(labels == k)} for k in range(labels.max() + 1)], weight=None)
+
+
+def karate_embedding_gap(seeds: list[int], labels: np.ndarray, device: str = "cpu") -> list[float]:
+    """kNN accuracy on `labels` (the 4 modularity communities) of the untrained GCN's 2-D embedding minus that of a
+    random 2-D embedding, one pair per seed."""
     graph = nx.karate_club_graph()
-    labels = karate_communities(graph)
     ei, n = edge_index_of(graph)
     a_hat = propagation_matrix(ei, n).to(device)
     gaps = []
@@ -307,9 +314,12 @@ def measure(cfg: dict, run) -> dict:
     metrics["sbm_acc_gcn"] = [g for g, _ in sbm]
     metrics["sbm_acc_mlp"] = [m for _, m in sbm]
     metrics["sbm_acc_gcn_minus_mlp"] = [g - m for g, m in sbm]
-    metrics["karate_knn_acc_untrained_gcn_minus_random"] = karate_embedding_gap(run.seeds(cfg["karate_seeds"]),
-                                                                                run.device)
     karate = nx.karate_club_graph()
+    labels = karate_communities(karate)
+    metrics["karate_knn_acc_untrained_gcn_minus_random"] = karate_embedding_gap(run.seeds(cfg["karate_seeds"]), labels,
+                                                                                run.device)
+    metrics["karate_label_classes"] = int(labels.max() + 1)
+    metrics["karate_label_modularity"] = label_modularity(karate, labels)
     metrics["karate_undirected_edges"] = karate.number_of_edges()
     metrics["karate_nodes"] = karate.number_of_nodes()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import math
 import statistics
-import time
 
 import numpy as np
 import torch
@@ -23,6 +22,7 @@ from implementations.perceptual_loss import (VGG16_RELU, feature_reconstruction_
 from pipelines.shared import data
 from pipelines.shared.common import map_seeds, progress
 from pipelines.shared.structural import on_meta
+from pipelines.shared.timing import interleaved_log_ratios, self_log_ratios
 from pipelines.shared.train import fit, make_optimizer, seed_everything
 
 
@@ -113,26 +113,12 @@ def speed_timing(cfg: dict) -> dict:
         with torch.no_grad():
             net(content)
 
-    iteration(), forward()  # warm-up
-    logs, t_it, t_ff = [], [], []
-    for i in range(cfg["speed_repeats"]):
-        if i % 2:
-            b, a = _seconds(forward), _seconds(iteration)
-        else:
-            a, b = _seconds(iteration), _seconds(forward)
-        logs.append(math.log(iters * a / b))
-        t_it.append(a)
-        t_ff.append(b)
-    return {"log_speedup_feedforward_over_optimisation": logs,
+    logs, t_it, t_ff = interleaved_log_ratios(iteration, forward, cfg["speed_repeats"])
+    return {"log_speedup_feedforward_over_optimisation": [math.log(iters) + v for v in logs],
+            "log_ratio_feedforward_against_itself": self_log_ratios(forward, cfg["speed_repeats"]),
             "seconds_feedforward_style_net": statistics.median(t_ff),
             "seconds_per_optimisation_iteration": statistics.median(t_it),
             "speedup_feedforward_over_optimisation": math.exp(statistics.median(logs))}
-
-
-def _seconds(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 # ------------------------------------------------------------------------------------ the two trained arms

@@ -96,7 +96,7 @@ def test_upscaler_multiply_adds_from_the_built_layers():
 
 
 def test_interleaved_timing_alternates_and_sees_a_slower_arm():
-    from pipelines.espcn import interleaved_log_ratios
+    from pipelines.shared.timing import interleaved_log_ratios
 
     calls = []
     slow = lambda: calls.append("s") or sum(range(200000))  # noqa: E731
@@ -122,12 +122,30 @@ def test_timing_claims_fail_without_a_speed_up():
     import math
 
     spread = [0.05, -0.04, 0.03, -0.02, 0.06, -0.05, 0.01, 0.0, -0.03, 0.02]
-    none = {"log_speedup_espcn_over_srcnn_955": spread, "log_speedup_subpixel_over_deconvolution_training": spread}
+    fair = {"log_ratio_espcn_against_itself": spread, "log_ratio_subpixel_training_against_itself": spread}
+    none = {"log_speedup_espcn_over_srcnn_955": spread, "log_speedup_subpixel_over_deconvolution_training": spread, **fair}
     v = _verdicts(none)
     assert v["realtime_speed"] == "not_reproduced"
     assert v["subpixel_faster_than_deconvolution_in_training"] in ("inconclusive", "not_reproduced")
-    eight = {"log_speedup_espcn_over_srcnn_955": [math.log(8) + e for e in spread]}
+    eight = {"log_speedup_espcn_over_srcnn_955": [math.log(8) + e for e in spread], **fair}
     assert _verdicts(eight)["realtime_speed"] == "not_reproduced"
     fast = {"log_speedup_espcn_over_srcnn_955": [math.log(20) + e for e in spread],
-            "log_speedup_subpixel_over_deconvolution_training": [1.0 + e for e in spread]}
+            "log_speedup_subpixel_over_deconvolution_training": [1.0 + e for e in spread], **fair}
     assert set(_verdicts(fast).values()) == {"reproduced"}
+
+
+def test_a_harness_that_favours_one_slot_makes_the_timing_claims_invalid():
+    """Identical work timed against itself must come out even; a harness whose second slot always runs 40 % faster
+    (a warm cache the alternation failed to cancel) would manufacture speed-ups, so the claims are not judged."""
+    import math
+
+    spread = [0.05, -0.04, 0.03, -0.02, 0.06, -0.05, 0.01, 0.0, -0.03, 0.02]
+    biased = [0.5 + e for e in spread]
+    v = _verdicts({"log_speedup_espcn_over_srcnn_955": [math.log(30) + e for e in spread],
+                   "log_speedup_subpixel_over_deconvolution_training": [1.0 + e for e in spread],
+                   "log_ratio_espcn_against_itself": biased, "log_ratio_subpixel_training_against_itself": biased})
+    assert v["realtime_speed"] == v["subpixel_faster_than_deconvolution_in_training"] == "invalid"
+    fair = _verdicts({"log_speedup_espcn_over_srcnn_955": [math.log(30) + e for e in spread],
+                      "log_speedup_subpixel_over_deconvolution_training": [1.0 + e for e in spread],
+                      "log_ratio_espcn_against_itself": spread, "log_ratio_subpixel_training_against_itself": spread})
+    assert fair["realtime_speed"] == fair["subpixel_faster_than_deconvolution_in_training"] == "reproduced"

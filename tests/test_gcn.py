@@ -143,12 +143,11 @@ def claim_verdicts(metrics: dict, ids: list[str]) -> dict:
 
 
 def test_karate_labels_are_the_optimal_modularity_partition():
-    from networkx.algorithms.community import modularity
+    from pipelines.gcn import label_modularity
 
     g = nx.karate_club_graph()
     labels = karate_communities(g)
-    parts = [set(np.flatnonzero(labels == k)) for k in range(labels.max() + 1)]
-    assert len(parts) == 4 and abs(modularity(g, parts, weight=None) - 0.4198) < 5e-5  # Brandes et al. 2008's optimum
+    assert labels.max() + 1 == 4 and abs(label_modularity(g, labels) - 0.4198) < 5e-5  # Brandes et al. 2008's optimum
 
 
 def test_gcn_without_propagation_fails_the_karate_claim(monkeypatch):
@@ -156,14 +155,27 @@ def test_gcn_without_propagation_fails_the_karate_claim(monkeypatch):
     than a random embedding, and the claim must not reproduce."""
     from pipelines import gcn as stage
 
-    seeds = list(range(20))
-    assert claim_verdicts({"karate_knn_acc_untrained_gcn_minus_random": stage.karate_embedding_gap(seeds)},
+    seeds, labels = list(range(20)), karate_communities(nx.karate_club_graph())
+    right = {"karate_label_classes": 4, "karate_label_modularity": 0.4198}
+    assert claim_verdicts({"karate_knn_acc_untrained_gcn_minus_random": stage.karate_embedding_gap(seeds, labels), **right},
                           ["untrained_gcn_karate_communities"]) == {"untrained_gcn_karate_communities": "reproduced"}
     eye = lambda ei, n, **kw: torch.eye(n).to_sparse_csr()  # noqa: E731
     monkeypatch.setattr(stage, "propagation_matrix", eye)
-    gaps = stage.karate_embedding_gap(seeds)
-    assert claim_verdicts({"karate_knn_acc_untrained_gcn_minus_random": gaps},
+    gaps = stage.karate_embedding_gap(seeds, labels)
+    assert claim_verdicts({"karate_knn_acc_untrained_gcn_minus_random": gaps, **right},
                           ["untrained_gcn_karate_communities"]) != {"untrained_gcn_karate_communities": "reproduced"}
+
+
+def test_karate_claim_is_not_judged_on_other_labels_than_the_papers():
+    """A clustering that is not the optimal modularity partition (here the club's two factions, Q = 0.37) is not the
+    paper's four classes: the claim is invalid on it, whatever the gap."""
+    g = nx.karate_club_graph()
+    factions = np.array([0 if g.nodes[v]["club"] == "Mr. Hi" else 1 for v in g.nodes])
+    from pipelines.gcn import label_modularity
+
+    other = {"karate_label_classes": 2, "karate_label_modularity": label_modularity(g, factions)}
+    assert claim_verdicts({"karate_knn_acc_untrained_gcn_minus_random": [0.4] * 20, **other},
+                          ["untrained_gcn_karate_communities"]) == {"untrained_gcn_karate_communities": "invalid"}
 
 
 def test_identical_arms_fail_the_gcn_vs_mlp_claim(monkeypatch):

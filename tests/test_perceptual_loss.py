@@ -61,10 +61,13 @@ def test_timing_claim_fails_when_the_optimisation_costs_no_more_than_a_forward_p
     import math
 
     spread = [0.03, -0.02, 0.01, -0.04, 0.02, 0.0, -0.01, 0.03, -0.03, 0.01]
-    same = {"log_speedup_feedforward_over_optimisation": [math.log(500) + e for e in spread]}
+    fair = {"log_ratio_feedforward_against_itself": spread}  # the harness on identical arms: about 0
+    same = {"log_speedup_feedforward_over_optimisation": [math.log(500) + e for e in spread], **fair}
     assert _verdicts(same, "cpu")["three_orders_faster"] == "not_reproduced"
-    fast = {"log_speedup_feedforward_over_optimisation": [math.log(2000) + e for e in spread]}
+    fast = {"log_speedup_feedforward_over_optimisation": [math.log(2000) + e for e in spread], **fair}
     assert _verdicts(fast, "cpu")["three_orders_faster"] == "reproduced"
+    biased = {**fast, "log_ratio_feedforward_against_itself": [0.5 + e for e in spread]}  # the harness favours one slot
+    assert _verdicts(biased, "cpu")["three_orders_faster"] == "invalid"
 
 
 def test_table3_comparison_counts_only_when_each_network_wins_its_own_objective():
