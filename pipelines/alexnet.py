@@ -17,7 +17,7 @@ from pipelines.shared.common import map_seeds
 from pipelines.shared.data import digits, to_tensors, torchvision_dataset
 from pipelines.shared.imagenet import imagenet_datasets, imagenet_top1_top5, loader
 from pipelines.shared.structural import count_params, on_meta
-from pipelines.shared.torchvision_meta import evaluate_classification, retraining
+from pipelines.shared.torchvision_meta import evaluate_classification, params_gap, retraining
 from pipelines.shared.train import accuracy, make_optimizer, seed_everything, steps_to_target
 
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
@@ -109,7 +109,8 @@ def torchvision_evidence() -> dict:
     r = retraining("alexnet")
     return {"torchvision_alexnet_top1_error": 1 - r.metrics["acc@1"] / 100,
             "torchvision_alexnet_top5_error": 1 - r.metrics["acc@5"] / 100,
-            "torchvision_alexnet_num_params": r.num_params}
+            "torchvision_alexnet_num_params": r.num_params,
+            "torchvision_alexnet_params_minus_builder": params_gap(r, lambda: torchvision.models.alexnet(weights=None))}
 
 
 # ------------------------------------------------------------------------------------------- the stage

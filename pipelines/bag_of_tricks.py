@@ -17,7 +17,7 @@ from implementations import bag_of_tricks as bot
 from pipelines.shared import data
 from pipelines.shared.common import map_seeds
 from pipelines.shared.structural import count_macs, count_params, on_meta
-from pipelines.shared.torchvision_meta import retraining
+from pipelines.shared.torchvision_meta import params_gap, retraining
 from pipelines.shared.train import accuracy, fit, predict, seed_everything
 
 
@@ -75,7 +75,9 @@ def torchvision_recipe_gain() -> dict:
     v1, v2 = retraining("resnet50", "IMAGENET1K_V1"), retraining("resnet50", "IMAGENET1K_V2")
     return {"top1_resnet50_torchvision_v1_recipe": v1.metrics["acc@1"],
             "top1_resnet50_torchvision_v2_recipe": v2.metrics["acc@1"],
-            "top1_gain_resnet50_torchvision_v2_minus_v1_recipe": v2.metrics["acc@1"] - v1.metrics["acc@1"]}
+            "top1_gain_resnet50_torchvision_v2_minus_v1_recipe": v2.metrics["acc@1"] - v1.metrics["acc@1"],
+            **{f"resnet50_torchvision_{v}_params_minus_ours": params_gap(r, lambda: bot.resnet50(variant="A"))
+               for v, r in (("v1", v1), ("v2", v2))}}
 
 
 # ------------------------------------------------------------------------------------------ cpu-profile training

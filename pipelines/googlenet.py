@@ -10,7 +10,7 @@ from implementations.alexnet import alexnet
 from implementations.googlenet import depth, googlenet
 from pipelines.shared.imagenet import imagenet_top1_top5
 from pipelines.shared.structural import count_macs, count_params, on_meta
-from pipelines.shared.torchvision_meta import evaluate_classification, retraining
+from pipelines.shared.torchvision_meta import evaluate_classification, params_gap, retraining
 from pipelines.shared.train import seed_everything
 
 
@@ -41,7 +41,9 @@ def torchvision_evidence() -> dict:
     """torchvision's GoogLeNet weights (offline metadata): ImageNet-1K val, one 224 crop."""
     r = retraining("googlenet")
     return {"torchvision_googlenet_top1_error": 1 - r.metrics["acc@1"] / 100,
-            "torchvision_googlenet_top5_error": 1 - r.metrics["acc@5"] / 100}
+            "torchvision_googlenet_top5_error": 1 - r.metrics["acc@5"] / 100,
+            "torchvision_googlenet_params_minus_builder": params_gap(
+                r, lambda: torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False))}
 
 
 def reevaluate_torchvision(cfg: dict, run) -> dict:

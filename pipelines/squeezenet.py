@@ -14,7 +14,7 @@ from implementations.squeezenet import Bypass, Fire, squeezenet
 from pipelines.shared import data
 from pipelines.shared.common import map_arms, progress
 from pipelines.shared.structural import count_params, on_meta
-from pipelines.shared.torchvision_meta import evaluate_classification, retraining
+from pipelines.shared.torchvision_meta import evaluate_classification, params_gap, retraining
 from pipelines.shared.train import fit, make_optimizer, seed_everything, topk_accuracy
 
 # Table 1 of the paper: (s1x1, e1x1, e3x3) of fire2 ... fire9, as printed
@@ -59,6 +59,7 @@ def torchvision_evidence() -> dict:
         "torchvision_top1_acc_squeezenet_minus_alexnet": (sq.metrics["acc@1"] - alex.metrics["acc@1"]) / 100,
         "torchvision_top5_acc_squeezenet_minus_alexnet": (sq.metrics["acc@5"] - alex.metrics["acc@5"]) / 100,
         "torchvision_param_ratio_alexnet_over_squeezenet": alex.num_params / sq.num_params,
+        "torchvision_squeezenet1_0_params_minus_ours": params_gap(sq, squeezenet),
     }
 
 

@@ -19,7 +19,7 @@ from pipelines.shared.common import DataUnavailable, map_seeds
 from pipelines.shared.data import digits, image_folder
 from pipelines.shared.imagenet import TO_TENSOR, imagenet_top1_top5, loader, train
 from pipelines.shared.structural import count_macs, count_params, on_meta
-from pipelines.shared.torchvision_meta import evaluate_classification, retraining
+from pipelines.shared.torchvision_meta import evaluate_classification, params_gap, retraining
 from pipelines.shared.train import accuracy, fit, make_optimizer, seed_everything
 
 ARMS = ("A", "A-LRN", "B", "B-shallow")
@@ -67,6 +67,7 @@ def torchvision_evidence() -> dict:
             r = retraining(name + bn)
             m[f"torchvision_{name}{bn}_top1_error"] = 1 - r.metrics["acc@1"] / 100
             m[f"torchvision_{name}{bn}_top5_error"] = 1 - r.metrics["acc@5"] / 100
+            m[f"torchvision_{name}{bn}_params_minus_ours"] = params_gap(r, lambda: vgg(config=cfg, batch_norm=bn == "_bn"))
         err = {c: m[f"torchvision_{n}{bn}_top1_error"] for c, n in TORCHVISION.items()}
         m.update(depth_trend(err, f"torchvision{bn}"))
     return m

@@ -177,3 +177,16 @@ def test_full_profile_assembles_the_depth_trend_and_shallow_comparison(monkeypat
     assert m["imagenet_multiscale_top1_error_vgg_D"] == 0.25
     assert verdict("imagenet_deep_3x3_beats_shallow_5x5", m, "full") == "reproduced"
     assert verdict("imagenet_depth_saturates_d_to_e", m, "full") == "reproduced"
+
+
+def test_torchvision_evidence_is_not_judged_on_another_networks_weights():
+    """Reading the batch-normalised row for configuration D (a wrong row, the broken version of the evidence) shows
+    as a parameter gap, and the claim that rests on that row is then invalid, whatever the error it reads."""
+    from pipelines.shared.torchvision_meta import params_gap, retraining
+
+    assert params_gap(retraining("vgg16"), lambda: vgg(config="D")) == 0
+    wrong = params_gap(retraining("vgg16_bn"), lambda: vgg(config="D"))
+    assert wrong != 0
+    paper_d = {"torchvision_vgg16_top1_error": CLAIMS["torchvision_vgg_d_top1_error"].claimed}  # it passes on the paper's number
+    assert verdict("torchvision_vgg_d_top1_error", {**paper_d, "torchvision_vgg16_params_minus_ours": 0}) == "reproduced"
+    assert verdict("torchvision_vgg_d_top1_error", {**paper_d, "torchvision_vgg16_params_minus_ours": wrong}) == "invalid"

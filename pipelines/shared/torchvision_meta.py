@@ -40,6 +40,14 @@ def retraining(model: str, weights: str | None = None) -> Retraining:
                       recipe=meta["recipe"], docs=" ".join(str(meta.get("_docs", "")).split()))
 
 
+def params_gap(r: Retraining, build) -> int:
+    """r's published parameter count minus the count of the network `build()` makes (on the meta device): 0 when the
+    published numbers are that network's, the check that a claim reads the weights of the architecture it names."""
+    from pipelines.shared.structural import count_params, on_meta
+
+    return r.num_params - count_params(on_meta(build))
+
+
 def imagenet_classifiers() -> list[Retraining]:
     """Every ImageNet-1K classification weight torchvision ships (115 in torchvision 0.29), each with its GFLOPS."""
     import torchvision.models as tvm
